@@ -1,0 +1,59 @@
+# Two commands do all the set-up: `make sim` and `make test`.
+# Both create .venv when it is missing and install the pinned packages into it.
+
+PYTHON_SYS ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+BUILD      := build
+JOBS       ?= 2
+
+# Simulation knobs (see README): PCAP=<file> INGRESS=mac|rr SLOTS= PPS= MODEL=1 SEED=
+PCAP    ?=
+INGRESS ?= mac
+SLOTS   ?= 4
+PPS     ?= 4
+SEED    ?= 1
+MODEL   ?= 1
+
+.PHONY: all sim test regress docs clean distclean check-iverilog venv
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+venv: $(STAMP)
+
+# Icarus Verilog runs the cocotb benches. Install it where we can (Debian, as root);
+# otherwise say exactly what to do.
+check-iverilog:
+	@if ! command -v iverilog >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "iverilog missing: installing Debian package iverilog"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog; \
+	  else \
+	    echo "error: Icarus Verilog is required. Install it with: sudo apt-get install iverilog"; exit 1; \
+	  fi; \
+	fi
+
+sim: $(STAMP)
+	$(PY) -m sim $(if $(PCAP),--pcap $(PCAP)) --ingress $(INGRESS) --slots $(SLOTS) --pps $(PPS) --seed $(SEED) --out $(BUILD)/sim
+
+test: $(STAMP) check-iverilog
+	$(PY) -m pytest -n $(JOBS) -m "not slow" tests
+
+regress: $(STAMP) check-iverilog
+	$(PY) -m pytest -n $(JOBS) -m slow tests
+
+docs: $(STAMP)
+	$(PY) -m hdl.wire.doc > docs/protocol.md
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The Python side: golden model, PPM-SW, packet processors, traffic, and the cocotb benches."""
