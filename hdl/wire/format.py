@@ -68,7 +68,7 @@ class Field:
         """Field value (int, enum member, or dict for nested formats) -> int."""
         if self.format is not None:
             return self.format.pack(value) if isinstance(value, dict) else int(value)
-        value = int(value)
+        value = value.value if isinstance(value, py_enum.Enum) else int(value)
         if not 0 <= value < (1 << self.width):
             raise ValueError(f"Field {self.name!r} value {value} does not fit in {self.width} bits")
         return value
