@@ -9,11 +9,12 @@ traffic; tests hold them equal to the codec.
 
 from dataclasses import dataclass, field
 
-from hdl.wire import (ENDPOINT, FRAME_HEADER, COUNTER_RECORD, MESSAGES, MsgType, ErrorCode,
+from hdl.wire import (FID, ENDPOINT, FRAME_HEADER, COUNTER_RECORD, MESSAGES, MsgType, ErrorCode,
                       Unit, PPM_SLOT)
 
 
 __all__ = ["Message", "WireError", "encode", "decode", "endpoint", "PPM_HW", "PPM_SW", "fe",
+           "make_fid", "fid_parts", "fid_owner",
            "scapy_layers"]
 
 
@@ -185,3 +186,22 @@ def scapy_layers():
         layers[msg_type] = body
     _layers = layers
     return layers
+
+
+# --- Flow ID helpers -------------------------------------------------------------------------
+
+def make_fid(slot, pp, index, direction=0):
+    """Packed FID (an int) from its parts."""
+    return FID.pack(slot=slot, pp=pp, dir=direction, index=index)
+
+
+def fid_parts(fid):
+    """Packed FID -> (slot, pp, direction, index)."""
+    f = FID.unpack(fid)
+    return f["slot"], f["pp"], f["dir"].value, f["index"]
+
+
+def fid_owner(fid):
+    """The (slot, pp) endpoint that owns ``fid``."""
+    slot, pp, _, _ = fid_parts(fid)
+    return (slot, pp)

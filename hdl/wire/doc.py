@@ -4,8 +4,8 @@ A test compares the committed file with this output, so the document cannot drif
 """
 
 from .format import Format
-from .formats import (FLOW_KEY, FID, ENDPOINT, FRAME_HEADER, PACKET_REF, COUNTER_RECORD,
-                      MESSAGES, MsgType, ErrorCode, CounterOp, CounterStatus)
+from .formats import (FLOW_KEY, FID, ENDPOINT, FRAME_HEADER, PACKET_REF, COUNTER_RECORD, FRAG_INFO,
+                      MESSAGES, MsgType, ErrorCode, CounterOp, CounterStatus, FragKind)
 
 
 def _format_table(fmt):
@@ -55,13 +55,13 @@ def render():
                    f"({spec.body.nbytes} B) | {'yes' if spec.records else ''} | "
                    f"{'yes' if spec.packet else ''} | {spec.doc} |")
     out += ["", "## Shared formats", ""]
-    for fmt in (FRAME_HEADER, ENDPOINT, FLOW_KEY, FID, PACKET_REF, COUNTER_RECORD):
+    for fmt in (FRAME_HEADER, ENDPOINT, FLOW_KEY, FID, PACKET_REF, FRAG_INFO, COUNTER_RECORD):
         out += _format_table(fmt)
     out += ["## Message bodies", ""]
     for spec in MESSAGES.values():
         out += _format_table(spec.body)
     out += ["## Codes", ""]
-    for enum in (MsgType, ErrorCode, CounterOp, CounterStatus):
+    for enum in (MsgType, ErrorCode, CounterOp, CounterStatus, FragKind):
         out += _enum_table(enum)
     return "\n".join(out)
 

@@ -75,7 +75,7 @@ class Field:
 
     def decode(self, raw):
         if self.format is not None:
-            return self.format.unpack(raw)
+            return raw if self.format.opaque else self.format.unpack(raw)
         if self.enum is not None:
             try:
                 return self.enum(raw)
@@ -95,11 +95,16 @@ class Format:
         Fields in wire order, most significant first.
     doc : str
         What the format is for.
+    opaque : bool
+        Software handles values of this format as one packed integer (a flow ID is compared and
+        stored whole): when nested in another format it decodes to an ``int``, not a dict.
+        Hardware still sees its fields.
     """
 
-    def __init__(self, name, fields, doc=""):
+    def __init__(self, name, fields, doc="", *, opaque=False):
         self.name = name
         self.doc = doc
+        self.opaque = opaque
         self.fields = list(fields)
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):

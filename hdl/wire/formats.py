@@ -17,7 +17,8 @@ from .format import Field, Format
 
 
 __all__ = [
-    "FLOW_KEY", "FID", "ENDPOINT", "PACKET_REF", "FRAME_HEADER", "COUNTER_RECORD",
+    "FLOW_KEY", "FID", "ENDPOINT", "PACKET_REF", "FRAME_HEADER", "COUNTER_RECORD", "FRAG_INFO",
+    "FragKind",
     "MsgType", "ErrorCode", "CounterOp", "CounterStatus", "Direction", "Unit", "PPM_SLOT",
     "MessageSpec", "MESSAGES", "MAX_SLOTS", "MAX_PPS",
 ]
@@ -56,7 +57,7 @@ FID = Format("FID", [
     Field("dir",   Direction, "Which flow of the session: forward (as first seen) or reverse."),
     Field("index", 21, "Session index allocated by PPM-HW; unique among live sessions, so the "
                        "FID is unique among live flows and stable while the entry moves."),
-], doc="Flow ID: who owns the flow, and which flow it is.")
+], doc="Flow ID: who owns the flow, and which flow it is.", opaque=True)
 
 
 class Unit(enum.Enum, shape=5):
@@ -72,6 +73,12 @@ ENDPOINT = Format("Endpoint", [
     Field("slot", 5, "Slot number; 31 is the PPM."),
     Field("unit", 5, "PP number 0..29, 30 = flow engine; on slot 31: 0 = PPM-HW, 1 = PPM-SW."),
 ], doc="A fabric endpoint.")
+
+
+class FragKind(enum.Enum, shape=8):
+    NONE = 0
+    FIRST = 1
+    UNPLACED = 2
 
 
 # --- Message types and codes -----------------------------------------------------------------
@@ -153,6 +160,17 @@ PACKET_REF = Format("PacketRef", [
     Field("len",  16, "Packet bytes attached at the end of the frame."),
 ], doc="Describes the packet attached to a packet-carrying message.")
 
+FRAG_INFO = Format("FragInfo", [
+    Field("kind",   FragKind, "0: not a fragment; 1: first fragment (offset 0): the PPM records its "
+                        "ports; 2: later fragment whose datagram the card could not place: "
+                        "the PPM places it from its own table or drops it (frag_unmatched)."),
+    Field("proto",  8,  "Protocol every fragment of the datagram carries (IPv6: the fragment "
+                        "header's next header)."),
+    Field("offset", 16, "Fragment offset in bytes."),
+    Field("ident",  32, "IPv4 identification or IPv6 fragment identification."),
+], doc="Fragment information a flow engine passes with FLOW_UNKNOWN, so that fragments of one "
+       "datagram entering on different cards still reach one owner.")
+
 COUNTER_RECORD = Format("CounterRecord", [
     Field("op",      CounterOp, "Operation."),
     Field("status",  CounterStatus, "REQUEST in requests; ACK/NACK/ERROR in replies."),
@@ -183,7 +201,8 @@ def _body(name, fields):
 
 MESSAGES = {spec.type: spec for spec in [
     MessageSpec(MsgType.FLOW_UNKNOWN, _body("FlowUnknown", [
-        Field("key", FLOW_KEY, "Key the flow engine parsed."),
+        Field("key", FLOW_KEY, "Key the flow engine parsed (ports 0 for kind-2 fragments)."),
+        Field("frag", FRAG_INFO),
         Field("pkt", PACKET_REF),
     ]), packet=True, direction="FE -> PPM-HW",
         doc="LFT miss: the packet goes to the PPM for an owner."),
@@ -212,6 +231,8 @@ MESSAGES = {spec.type: spec for spec in [
 
     MessageSpec(MsgType.OWNER_REFUSE, _body("OwnerRefuse", [
         Field("fid", FID),
+        Field("key", FLOW_KEY, "Forward key from OWNER: if the offer went stale meanwhile, the "
+                               "PPM still routes the returned packet by it."),
         Field("pkt", PACKET_REF),
     ]), packet=True, direction="PP -> PPM-HW", doc="Refusal; the packet comes back for the next owner."),
 
