@@ -40,8 +40,10 @@ check-iverilog:
 	  fi; \
 	fi
 
+# MODEL=1 selects the golden model; it is the only engine until the device co-simulation lands.
 sim: $(STAMP)
-	$(PY) -m sim $(if $(PCAP),--pcap $(PCAP)) --ingress $(INGRESS) --slots $(SLOTS) --pps $(PPS) --seed $(SEED) --out $(BUILD)/sim
+	$(PY) -m sim $(if $(PCAP),--pcap $(PCAP)) --ingress $(INGRESS) --slots $(SLOTS) --pps $(PPS) \
+	  --seed $(SEED) $(if $(filter 1,$(MODEL)),--model) --out $(BUILD)/sim
 
 test: $(STAMP) check-iverilog
 	$(PY) -m pytest -n $(JOBS) -m "not slow" tests

@@ -17,7 +17,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR
 from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt,
                                 IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting,
                                 ICMPv6DestUnreach, ICMPv6Unknown, _IPv6ExtHdr,
-                                icmp6typescls)
+                                icmp6typescls, ipv6nhcls)
 from scapy.layers.ipsec import AH
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether, LLC, Dot3
 from scapy.layers.sctp import SCTP
@@ -169,16 +169,31 @@ def _oracle_ipv6(ip6, zone):
             if layer.offset:
                 return _expect(key=FlowKey.of(ip6.src, ip6.dst, layer.nh, 0, 0, zone),
                                payload=_orig(layer.payload), frag=frag)
-        else:
-            size = (layer.payloadlen + 2) * 4 if isinstance(layer, AH) else (layer.len + 1) * 8
-            if len(_orig(layer)) < size:
-                return _expect(drop="truncated_l3")
-        nh, layer = layer.nh, layer.payload
+            nh, layer = layer.nh, layer.payload
+            continue
+        size = (layer.payloadlen + 2) * 4 if isinstance(layer, AH) else (layer.len + 1) * 8
+        if len(_orig(layer)) < size:
+            return _expect(drop="truncated_l3")
+        nh, layer = layer.nh, _after(layer, size)
     return _oracle_l4(layer, ip6.src, ip6.dst, nh, zone, frag)
 
 
 _L4_CLASSES = {1: ICMP, 6: TCP, 17: UDP, 132: SCTP,
                58: lambda data: icmp6typescls.get(data[0], ICMPv6Unknown)(data)}
+
+
+def _after(ext, size):
+    """The layer after an extension header of ``size`` bytes (its length field)."""
+    rest = _orig(ext)[size:]
+    if len(_orig(ext.payload)) == len(rest):
+        return ext.payload
+    # Scapy reads an odd-length type-0 routing header as len // 2 addresses, 8 bytes short of
+    # what the length field says; dissect what really follows with the class Scapy would pick.
+    cls = AH if ext.nh == 51 else ipv6nhcls.get(ext.nh, Raw)
+    try:
+        return cls(rest)
+    except Exception:
+        return Raw(rest)
 
 
 def _oracle_l4(l4, src, dst, proto, zone, frag):

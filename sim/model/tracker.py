@@ -29,6 +29,7 @@ class Tracker:
         self.packets = {}
         self.drops = Counter()
         self.sessions = {}    # uid -> session record, registered by the owner PP
+        self.order = []       # packet indices in the order PPs processed them
 
     def ingress(self, index, ingress_slot, length, key):
         self.packets[index] = PacketFate(index, ingress_slot, length, key)
@@ -45,6 +46,7 @@ class Tracker:
         fate = self.packets.get(index)
         if fate is not None:
             fate.deliveries.append((slot, pp, path, session_uid))
+            self.order.append(index)
 
     def register_session(self, session):
         self.sessions[session.uid] = session
