@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The flow hash: the Python SipHash-2-4 reference against the published vectors, and the
 pipelined hardware (:class:`hdl.hash.siphash.FlowHash`, Amaranth simulator) against the reference."""
 

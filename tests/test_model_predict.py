@@ -266,3 +266,22 @@ def test_add_rejects_bad_argument_and_changes_nothing(args, error, message):
     with pytest.raises(error, match=message):
         t.add(**call)
     assert len(t) == 0 and t.stats["adds"] == 0
+
+
+def test_remove_matching_frees_only_that_parents_entries_the_key_matches():
+    from sim.flowkey import FlowKey
+    from sim.model.predict import PredictTable
+    table = PredictTable(entries=8, per_parent_cap=8)
+    full = FlowKey(*([(1 << 128) - 1] * 2 + [0xFFFF, 0xFFFF, 0xFF, 0xFFFFFF]))
+    to_media = FlowKey.of("0.0.0.0", "10.0.0.5", 17, 0, 30000)
+    care_to = full._replace(src_addr=0, src_port=0)
+    from_media = FlowKey.of("10.0.0.5", "0.0.0.0", 17, 30000, 0)
+    care_from = full._replace(dst_addr=0, dst_port=0)
+    table.add(to_media, care_to, parent_fid=1, now=0)
+    table.add(from_media, care_from, parent_fid=1, now=0)
+    table.add(from_media, care_from, parent_fid=2, now=0)
+    reverse_of_child = FlowKey.of("10.0.0.5", "10.0.0.6", 17, 30000, 40000)
+    assert table.remove_matching(reverse_of_child, parent_fid=1) == 1
+    masked = lambda key, care: FlowKey(*(k & c for k, c in zip(key, care)))  # noqa: E731
+    assert [(e.parent_fid, e.key) for e in table.entries()] == [
+        (1, masked(to_media, care_to)), (2, masked(from_media, care_from))]

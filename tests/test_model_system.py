@@ -501,3 +501,24 @@ def test_checker_catches_a_duplicated_notification():
     device = run(pkts, slots=2, pps=2, counter_high=20, counter_low=10)
     device.ppm.notifications.append(device.ppm.notifications[0])
     assert 6 in violated(device)
+
+
+def test_tentative_flow_whose_owner_never_answers_times_out_and_frees_everything():
+    from sim.model import pp as pp_module
+    device = Device(slots=1, pps=1)
+    silent = device.pps[0]
+    silent._handlers = {**pp_module.PacketProcessor._handlers, MsgType.OWNER: lambda self, msg: None}
+    pkts = frames(tcp("10.0.0.1", "10.0.0.2", 1000, 80), tcp("10.0.0.1", "10.0.0.2", 1000, 80))
+    for i, (ts, f) in enumerate(pkts):
+        device.inject(i, ts, f)
+    assert len(device.ppm.gft) == 1
+    device.advance(device.ppm.gft.tentative_timeout / 1000 + 0.5)   # less than a full sweep late
+    device.advance(device.clock.now + device.ppm.gft.tentative_timeout / 1000)
+    device.fabric.run()
+    assert len(device.ppm.gft) == 0 and device.ppm.sessions == {}
+    assert device.ppm.errors["TIMEOUT"] == 1
+    # The held packet is a counted drop; the one lost inside the silent PP is what a real
+    # silent PP loses, and the checker reports it.
+    assert device.tracker.drops["tentative_timeout"] == 1
+    device.finish()
+    assert [v.index for v in check(device)] == [0]

@@ -178,8 +178,16 @@ def _oracle_ipv6(ip6, zone):
     return _oracle_l4(layer, ip6.src, ip6.dst, nh, zone, frag)
 
 
-_L4_CLASSES = {1: ICMP, 6: TCP, 17: UDP, 132: SCTP,
-               58: lambda data: icmp6typescls.get(data[0], ICMPv6Unknown)(data)}
+# What to try, in order, when Scapy left the transport header as Raw: it leaves e.g. UDP
+# behind an IPv6 AH undissected, and gives up on TCP options or ICMPv6 bodies that are garbage
+# or short; the key needs only the fixed header.
+_L4_RETRY = {
+    1: [ICMP],
+    6: [TCP, lambda data: TCP(data[:20])],
+    17: [UDP],
+    132: [SCTP],
+    58: [lambda data: icmp6typescls.get(data[0], ICMPv6Unknown)(data), ICMPv6Unknown],
+}
 
 
 def _after(ext, size):
@@ -200,12 +208,10 @@ def _oracle_l4(l4, src, dst, proto, zone, frag):
     if frag is not None and frag.offset:
         return _expect(key=FlowKey.of(src, dst, proto, 0, 0, zone), payload=_orig(l4), frag=frag)
     data = _orig(l4)
-    if isinstance(l4, Raw) and proto in _L4_CLASSES:
-        # Scapy leaves e.g. UDP behind an IPv6 AH undissected, and gives up on a TCP header
-        # whose options are garbage; the key needs only the fixed header.
-        for size in (None, 20):
+    if isinstance(l4, Raw):
+        for make in _L4_RETRY.get(proto, ()):
             try:
-                l4 = _L4_CLASSES[proto](data[:size])
+                l4 = make(data)
                 break
             except Exception:
                 pass

@@ -28,7 +28,7 @@ _INIT = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x746564627
 
 
 def _sipround(v0, v1, v2, v3):
-    v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
+    v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(17) ^ v0; v0 = v0.rotate_left(32)
     v2 = (v2 + v3)[:64]; v3 = v3.rotate_left(16) ^ v2
     v0 = (v0 + v3)[:64]; v3 = v3.rotate_left(21) ^ v0
     v2 = (v2 + v1)[:64]; v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)

@@ -65,6 +65,9 @@ class Device:
         Flow hash key of every table.
     gft_buckets, gft_ways, gft_stash, lft_buckets, lft_ways, predict_entries : int
         Table sizes.
+    predict_per_parent : int
+        Most live predictions one parent session may hold. A SIP signalling session can carry
+        many calls and each media line predicts four flows (RTP and RTCP, both directions).
     counter_high, counter_low : int
         Thresholds of the live-session accumulator every PP reports to.
     """
@@ -72,7 +75,8 @@ class Device:
     def __init__(self, *, slots=4, pps=4, resource_cards=0, resource_pps=4, ingress="mac",
                  policy="least_loaded", fabric_steps=None, refuse=0.0, seed=1,
                  secret=DEFAULT_SECRET, gft_buckets=1024, gft_ways=8, gft_stash=8,
-                 lft_buckets=256, lft_ways=4, predict_entries=32, timeouts=Timeouts(),
+                 lft_buckets=256, lft_ways=4, predict_entries=64, predict_per_parent=16,
+                 timeouts=Timeouts(),
                  counter_high=64, counter_low=48):
         for name, value, hi in (("slots", slots, MAX_SLOTS), ("pps", pps, MAX_PPS),
                                 ("resource_pps", resource_pps, MAX_PPS)):
@@ -99,7 +103,8 @@ class Device:
         self.ppm = PpmHw(self.fabric, self.tracker, topology, lambda: self.clock.now,
                          gft=GlobalFlowTable(buckets=gft_buckets, ways=gft_ways, stash=gft_stash,
                                              secret=secret, timestamp_bits=32),
-                         predict=PredictTable(entries=predict_entries))
+                         predict=PredictTable(entries=predict_entries,
+                                              per_parent_cap=predict_per_parent))
         self.pps = [PacketProcessor(s, p, self.fabric, self.tracker, self.clock, refuse=refuse,
                                     seed=seed * 1000 + s * 32 + p, timeouts=timeouts)
                     for s, n in sorted(topology.items()) for p in range(n)]

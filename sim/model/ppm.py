@@ -96,6 +96,8 @@ class PpmHw:
         self.clock = clock
         self.gft = GlobalFlowTable() if gft is None else gft
         self.frags = FragmentTable(capacity=1024, timeout=30.0)
+        self._scan_cursor = 0
+        self._last_scan = None
         self.predict = PredictTable() if predict is None else predict
         self.pp_index = {}
         for slot in sorted(self.topology):
@@ -362,6 +364,8 @@ class PpmHw:
                 return
         sess.rev_key = rev
         sess.state = "bound"
+        if sess.predict:
+            self.predict.remove_matching(rev, sess.parent_fid)
         self.gft.update(fwd, state=EntryState.BOUND, timestamp=self._gft_now())
         self.stats["binds"] += 1
         self._send(Message(MsgType.BIND_ACK, {"fid": sess.fid, "rev_fid": sess.rev_fid,
@@ -456,9 +460,26 @@ class PpmHw:
 
     # --- time --------------------------------------------------------------------------------
 
+    def _aging_scan(self):
+        """The background scan: buckets in turn, as many as time since the last tick allows,
+        so one full sweep takes half the tentative timeout and an entry is freed at most that
+        late. The stash is checked each time the scan wraps to bucket 0."""
+        now_s = self.clock()
+        elapsed = now_s - self._last_scan if self._last_scan is not None else 0.0
+        self._last_scan = now_s
+        sweep_s = self.gft.tentative_timeout / GFT_TICKS_PER_S / 2
+        count = min(self.gft.buckets, -(-int(self.gft.buckets * elapsed * 1e6) // int(sweep_s * 1e6)))
+        now, expired = self._gft_now(), []
+        for _ in range(count):
+            if self._scan_cursor == 0:
+                expired += self.gft.age_stash(now)
+            expired += self.gft.age_bucket(self._scan_cursor, now)
+            self._scan_cursor = (self._scan_cursor + 1) % self.gft.buckets
+        return expired
+
     def tick(self):
         """Aging: tentative flows past the timeout, then expired predictions."""
-        for entry in self.gft.age(self._gft_now()):
+        for entry in self._aging_scan():
             sess = self.sessions.get(fid_parts(entry.fid)[3])
             if sess is None or sess.state == "bound":
                 continue

@@ -251,5 +251,22 @@ class PredictTable:
         self._stats["removed"] += n
         return n
 
+    def remove_matching(self, key, parent_fid):
+        """Remove the entries of ``parent_fid`` that ``key`` matches; returns how many.
+
+        When a predicted child binds, its reverse flow is in the GFT, so a prediction of the
+        same parent that the reverse key would match (the other-direction prediction of a media
+        stream) can never be used: freeing it at once keeps a busy parent under its cap.
+        Cost: one TCAM search with the parent compared as part of the key, one invalidate per hit.
+        """
+        _check_flowkey("key", key)
+        n = 0
+        for i, e in enumerate(self._slots):
+            if e is not None and e.parent_fid == parent_fid and e.matches(key):
+                self._slots[i] = None
+                n += 1
+        self._stats["removed"] += n
+        return n
+
     def __repr__(self):
         return f"PredictTable(entries={self.size}, live={len(self)})"

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """cocotb bench: :class:`hdl.hash.siphash.FlowHash` in Verilog against :func:`sim.flowhash.flow_hash`.
 
 Run by ``tests/test_flowhash_cocotb.py``. The tag width is read from the ports; keys per test
