@@ -79,7 +79,8 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0):
                 if offering:
                     key, tag, secret = pending[0]
                     ctx.set(dut.i_stream.payload.key.as_value(), key.pack())
-                    ctx.set(dut.i_stream.payload.tag, tag)
+                    if dut.tag_width:
+                        ctx.set(dut.i_stream.payload.tag, tag)
                     ctx.set(dut.secret, int.from_bytes(secret, "little"))
                 else:
                     ctx.set(dut.secret, rng.getrandbits(128))
@@ -87,7 +88,8 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0):
             ctx.set(dut.o_stream.ready, rng.random() >= backpressure)
 
             valid = ctx.get(dut.o_stream.valid)
-            output = (ctx.get(dut.o_stream.payload.hash), ctx.get(dut.o_stream.payload.tag))
+            output = (ctx.get(dut.o_stream.payload.hash),
+                      ctx.get(dut.o_stream.payload.tag) if dut.tag_width else 0)
             if stalled is not None:
                 assert valid and output == stalled, \
                     f"cycle {cycle}: output changed from {stalled} while not ready"
@@ -203,3 +205,9 @@ def test_tag_width_must_be_a_non_negative_integer(value):
 def test_parameters_are_keyword_only():
     with pytest.raises(TypeError):
         FlowHash(1)
+
+
+def test_zero_tag_width_leaves_the_tag_field_out():
+    dut = FlowHash(tag_width=0)
+    assert [name for name, _ in dut.i_stream.payload.shape()] == ["key"]
+    assert [name for name, _ in dut.o_stream.payload.shape()] == ["hash"]

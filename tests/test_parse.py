@@ -190,13 +190,19 @@ _L4_RETRY = {
 }
 
 
+_EXT_CLASSES = {0: IPv6ExtHdrHopByHop, 43: _IPv6ExtHdr, 44: IPv6ExtHdrFragment, 51: AH,
+                60: IPv6ExtHdrDestOpt}
+
+
 def _after(ext, size):
     """The layer after an extension header of ``size`` bytes (its length field)."""
     rest = _orig(ext)[size:]
-    if len(_orig(ext.payload)) == len(rest):
+    want = _EXT_CLASSES.get(ext.nh)
+    if len(_orig(ext.payload)) == len(rest) and (want is None or isinstance(ext.payload, want)):
         return ext.payload
     # Scapy reads an odd-length type-0 routing header as len // 2 addresses, 8 bytes short of
-    # what the length field says; dissect what really follows with the class Scapy would pick.
+    # what the length field says, and after AH guesses by its own bindings rather than by the
+    # next header; dissect what really follows with the class IPv6 would pick for it.
     cls = AH if ext.nh == 51 else ipv6nhcls.get(ext.nh, Raw)
     try:
         return cls(rest)

@@ -28,7 +28,7 @@ _INIT = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x746564627
 
 
 def _sipround(v0, v1, v2, v3):
-    v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(17) ^ v0; v0 = v0.rotate_left(32)
+    v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
     v2 = (v2 + v3)[:64]; v3 = v3.rotate_left(16) ^ v2
     v0 = (v0 + v3)[:64]; v3 = v3.rotate_left(21) ^ v0
     v2 = (v2 + v1)[:64]; v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
@@ -109,14 +109,15 @@ class FlowHash(wiring.Component):
         :data:`SIPROUNDS` or more give a single stage.
     tag_width : int
         Width of an opaque tag carried from input to output beside each key, so a consumer can
-        match hashes to requests. May be 0 (the ``tag`` fields are then zero bits wide).
+        match hashes to requests. With 0 the payloads have no ``tag`` field at all.
 
     Members
     -------
     i_stream : ``In(stream.Signature(StructLayout({"key": FLOW_KEY.layout, "tag": tag_width})))``
         Keys to hash.
     o_stream : ``Out(stream.Signature(StructLayout({"hash": 64, "tag": tag_width})))``
-        Hashes, in input order, each with the tag of its key.
+        Hashes, in input order, each with the tag of its key. The hash is the 64-bit SipHash
+        output as the integer :func:`~sim.flowhash.flow_hash` returns.
     secret : ``In(128)``
         SipHash key, sampled with each input transfer.
 
@@ -142,15 +143,12 @@ class FlowHash(wiring.Component):
         self._rounds_per_stage = rounds_per_stage
         self._tag_width = tag_width
         self._stages = _schedule(rounds_per_stage)
+        # Without a tag the field is left out rather than made zero bits wide, which Amaranth
+        # would export as malformed [-1:0] wires.
+        tag = {"tag": unsigned(tag_width)} if tag_width else {}
         super().__init__({
-            "i_stream": In(stream.Signature(data.StructLayout({
-                "key": FLOW_KEY.layout,
-                "tag": unsigned(tag_width),
-            }))),
-            "o_stream": Out(stream.Signature(data.StructLayout({
-                "hash": unsigned(64),
-                "tag":  unsigned(tag_width),
-            }))),
+            "i_stream": In(stream.Signature(data.StructLayout({"key": FLOW_KEY.layout, **tag}))),
+            "o_stream": Out(stream.Signature(data.StructLayout({"hash": unsigned(64), **tag}))),
             "secret": In(128),
         })
 
@@ -180,7 +178,18 @@ class FlowHash(wiring.Component):
         key = self.i_stream.payload.key.as_value()
         wire = [key[len(key) - 8 * (i + 1):len(key) - 8 * i] for i in range(_KEY_BYTES)]
         valid = self.i_stream.valid
-        tag = self.i_stream.payload.tag
+        tag = self.i_stream.payload.tag if self._tag_width else C(0, 0)
+
+        def register(value, name, **kwargs):
+            # No register for a value without bits (a zero-width tag, a spent message): such
+            # signals only turn into malformed [-1:0] wires in the Verilog.
+            value = Value.cast(value)
+            if len(value) == 0:
+                return value
+            reg = Signal(len(value), name=name, **kwargs)
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            return reg
 
         done = 0
         for index, steps in enumerate(self._stages):
@@ -205,28 +214,20 @@ class FlowHash(wiring.Component):
                     m.d.sync += [
                         self.o_stream.valid.eq(valid),
                         self.o_stream.payload.hash.eq(v[0] ^ v[1] ^ v[2] ^ v[3]),
-                        self.o_stream.payload.tag.eq(tag),
                     ]
+                    if self._tag_width:
+                        m.d.sync += self.o_stream.payload.tag.eq(tag)
                 break
 
             # Carry only the wire bytes later blocks still read.
             later = [block for stage in self._stages[index + 1:]
                      for op, block in stage if op in ("inject", "absorb")]
             first_byte = 8 * min(later) if later else _KEY_BYTES
-            s_valid = Signal(name=f"s{index}_valid")
-            s_v = [Signal(64, name=f"s{index}_v{n}", reset_less=True) for n in range(4)]
-            s_msg = Signal(8 * (_KEY_BYTES - first_byte), name=f"s{index}_msg",
-                           reset_less=True)
-            s_tag = Signal(self._tag_width, name=f"s{index}_tag", reset_less=True)
-            with m.If(enable):
-                m.d.sync += [
-                    s_valid.eq(valid),
-                    *(reg.eq(value) for reg, value in zip(s_v, v)),
-                    s_msg.eq(Cat(*wire[first_byte:])),
-                    s_tag.eq(tag),
-                ]
-            v, valid, tag = tuple(s_v), s_valid, s_tag
-            wire = [None] * first_byte + [s_msg[8 * n:8 * n + 8]
+            valid = register(valid, f"s{index}_valid")
+            v = tuple(register(v[n], f"s{index}_v{n}", reset_less=True) for n in range(4))
+            tag = register(tag, f"s{index}_tag", reset_less=True)
+            msg = register(Cat(*wire[first_byte:]), f"s{index}_msg", reset_less=True)
+            wire = [None] * first_byte + [msg[8 * n:8 * n + 8]
                                           for n in range(_KEY_BYTES - first_byte)]
 
         return m
