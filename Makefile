@@ -16,7 +16,7 @@ PPS     ?= 4
 SEED    ?= 1
 MODEL   ?= 1
 
-.PHONY: all sim test regress docs clean distclean check-iverilog venv
+.PHONY: all sim test regress bench docs clean distclean check-iverilog venv
 
 all: test
 
@@ -50,6 +50,9 @@ test: $(STAMP) check-iverilog
 
 regress: $(STAMP) check-iverilog
 	$(PY) -m pytest -n $(JOBS) -m slow tests
+
+bench: $(STAMP)
+	$(PY) -m sim.bench
 
 docs: $(STAMP)
 	$(PY) -m hdl.wire.doc > docs/protocol.md

@@ -522,3 +522,18 @@ def test_tentative_flow_whose_owner_never_answers_times_out_and_frees_everything
     assert device.tracker.drops["tentative_timeout"] == 1
     device.finish()
     assert [v.index for v in check(device)] == [0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps", [1, 2, 3])
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.name)
+def test_regression_every_capture_under_lag_refusal_and_both_ingress_modes(capture, steps):
+    """``make regress``: the stress sweep over every capture, several seeds per setting."""
+    rng = seeded_rng(f"regress-{capture.name}-{steps}")
+    packets = read_capture(capture)
+    for ingress in ("mac", "rr"):
+        for _ in range(3):
+            device = run(packets, slots=4, pps=4, ingress=ingress, fabric_steps=steps,
+                         refuse=rng.choice([0.0, 0.2, 0.5]), seed=rng.randrange(1 << 16),
+                         policy=rng.choice(["least_loaded", "random", "round_robin", "ingress_slot"]))
+            assert_clean(device)

@@ -374,7 +374,7 @@ def test_single_vlan_tag_zone_is_its_vid():
     assert check(eth(Dot1Q(vlan=42), IP(**V4), UDP())).key.zone == 42
 
 
-@pytest.mark.parametrize("outer", [0x88A8, 0x8100, 0x9100])
+@pytest.mark.parametrize("outer", [0x88A8, 0x8100, 0x9100], ids=hex)
 def test_qinq_zone_is_outer_shifted_by_12_or_inner(outer):
     raw = eth(Dot1Q(vlan=10, type=0x8100), Dot1Q(vlan=20), IP(**V4), TCP(), type=outer)
     assert check(raw).key.zone == 10 << 12 | 20
@@ -532,23 +532,22 @@ def test_every_prefix_that_cuts_the_datagram_is_dropped_never_misparsed():
             assert oracle(raw[:cut])["drop"] == p.drop, cut
 
 
-def test_parser_never_raises_on_mutated_real_frames():
+def test_mutated_real_frames_parse_as_scapy_dissects_them():
+    # Header bytes of real frames overwritten at random and frames cut at random: the parser
+    # never raises and still agrees with the oracle, drop reason included.
     rng = seeded_rng("parse-fuzz")
     seeds = [raw for name in ("zeek_vlan-collisions.pcap", "ndpi_dns_fragmented.pcap",
-                              "ndpi_android.pcap") for _, raw in read_capture(capture(name))][:300]
+                              "ndpi_android.pcap", "ndpi_http_ipv6.pcap")
+             for _, raw in read_capture(capture(name))]
     reasons = Counter()
-    for _ in range(6000):
+    for _ in range(4000):
         raw = bytearray(rng.choice(seeds))
         for _ in range(rng.randint(1, 6)):
-            if raw:
-                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            raw[rng.randrange(min(len(raw), 80))] = rng.randrange(256)
         if rng.random() < 0.3:
             del raw[rng.randrange(len(raw) + 1):]
-        p = parse_frame(bytes(raw))
-        assert (p.key is None) == (p.drop is not None)
-        assert p.drop is None or p.drop in DROP_REASONS
-        reasons[p.drop] += 1
-    assert reasons[None] > 0 and len(reasons) > 4
+        reasons[check(bytes(raw)).drop] += 1
+    assert reasons[None] > 0 and len(reasons) > 6, reasons
 
 
 def test_parser_accepts_bytearray_and_memoryview_and_garbage_types():
