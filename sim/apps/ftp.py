@@ -38,8 +38,8 @@ MAX_LINE = 1024             # longer "lines" are not FTP commands; skipped to th
 MAX_REFUSALS_KEPT = 16
 
 _WILD_SPORT = frozenset({"src_port"})
-_PORT = re.compile(rb"\s*PORT\s+(.*)", re.I | re.S)
-_EPRT = re.compile(rb"\s*EPRT\s+(.*)", re.I | re.S)
+_PORT = re.compile(rb"\s*PORT\b\s*(.*)", re.I | re.S)
+_EPRT = re.compile(rb"\s*EPRT\b\s*(.*)", re.I | re.S)
 _NUM6 = re.compile(rb"(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})"
                    rb"\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})")
 _EPSV = re.compile(rb"\(([\x21-\x7e])\1\1(\d{1,5})\1\)")

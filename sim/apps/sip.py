@@ -22,8 +22,12 @@ RTCP: for RTP transports (``RTP/...``) the same two predictions are made for the
 Non-RTP transports (``udptl`` for T.38) have no RTCP. ``m=... port/n`` predicts n ports (2 apart
 for RTP), at most :data:`MAX_PORT_COUNT`. Transport ``TCP/...`` predicts TCP, anything else UDP.
 
-Over TCP, messages are framed by ``Content-Length`` in a bounded per-direction buffer; over UDP
-each datagram is one message.
+Over TCP, messages are framed by ``Content-Length`` in a bounded per-direction buffer. Over UDP
+each datagram is one message, except that a message whose body is shorter than its
+``Content-Length`` waits for the following non-SIP payloads of the same direction: an INVITE
+larger than the MTU arrives as IP fragments, and the fragment table hands the decoder the first
+fragment's UDP payload and then each later fragment's data, in order. A datagram that starts a
+new SIP message discards whatever was waiting.
 """
 
 import ipaddress
@@ -49,6 +53,7 @@ _WILD_FROM = frozenset({"dst_addr", "dst_port"})
 _REQUEST = re.compile(rb"([A-Za-z]+) \S+ SIP/2\.0\s*$")
 _RESPONSE = re.compile(rb"SIP/2\.0 (\d{3})(?: |$)")
 _HDR_END = re.compile(rb"\r?\n\r?\n")
+_START = re.compile(rb"\s*(?:[A-Za-z]+ \S+ SIP/2\.0\r?\n|SIP/2\.0 \d{3})")
 _CLEN = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I | re.M)
 _CSEQ = re.compile(rb"^cseq[ \t]*:[ \t]*\d+[ \t]+([A-Za-z]+)", re.I | re.M)
 
@@ -71,12 +76,16 @@ def _port(text):
     return int(text) if text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536 else None
 
 
+_UNSET = object()         # no c= seen (as opposed to a c= that names no usable address)
+
+
 class _Media:
     __slots__ = ("port", "count", "transport", "addr", "rtcp_port", "rtcp_addr", "mux")
 
     def __init__(self, port, count, transport):
         self.port, self.count, self.transport = port, count, transport
-        self.addr = self.rtcp_port = self.rtcp_addr = None
+        self.addr = _UNSET
+        self.rtcp_port = self.rtcp_addr = None
         self.mux = False
 
 
@@ -90,54 +99,56 @@ def parse_sdp(body):
     Returns
     -------
     list of (address, port, count, transport, rtcp_port, rtcp_addr, rtcp_mux)
-        ``address`` resolved from the media or session ``c=``; media without one are left out.
+        ``address`` from the media-level ``c=``, else the session-level one. Media with no usable
+        address (none given, hold 0.0.0.0, a host name) and rejected media (port 0) are left out.
     """
     out = []
-    session_addr = None
+    session_addr = _UNSET
     media = []
+    current = None          # the m= section lines belong to; a rejected one is not in ``media``
     in_sdp = False
 
     def flush():
         for m in media:
-            addr = m.addr if m.addr is not None else session_addr
-            if addr is not None:
+            addr = m.addr if m.addr is not _UNSET else session_addr
+            if addr is not _UNSET and addr is not None:
                 out.append((addr, m.port, m.count, m.transport, m.rtcp_port, m.rtcp_addr, m.mux))
 
     for raw in body.split(b"\n"):
         line = raw.strip()
         if line.startswith(b"v="):      # a new description (a multipart body may hold several)
             flush()
-            session_addr, media, in_sdp = None, [], True
+            session_addr, media, current, in_sdp = _UNSET, [], None, True
             continue
         if not in_sdp or len(line) < 2 or line[1:2] != b"=":
             continue
         kind, value = line[:1], line[2:]
         if kind == b"c":
-            addr = _addr(value)
-            if media:
-                if media[-1].addr is None:
-                    media[-1].addr = addr
-            elif session_addr is None:
-                session_addr = addr
-        elif kind == b"m" and len(media) < MAX_MEDIA:
+            if current is None:
+                if session_addr is _UNSET:
+                    session_addr = _addr(value)
+            elif current.addr is _UNSET:
+                current.addr = _addr(value)
+        elif kind == b"m":
             fields = value.split()
-            if len(fields) < 3:
-                continue
-            port_s, _, count_s = fields[1].partition(b"/")
+            port_s, _, count_s = (fields[1] if len(fields) > 1 else b"").partition(b"/")
             port = _port(port_s)
             count = int(count_s) if count_s.isdigit() and len(count_s) <= 2 else 1
-            if port is None:
-                continue       # port 0: stream rejected or disabled
-            media.append(_Media(port, max(1, min(count, MAX_PORT_COUNT)), fields[2].upper()))
-        elif kind == b"a" and media:
+            current = _Media(port, max(1, min(count, MAX_PORT_COUNT)),
+                             fields[2].upper() if len(fields) > 2 else b"")
+            # port 0: stream rejected or disabled; past MAX_MEDIA: ignored. Either way its c=
+            # and a= lines still belong to it, not to the media line before.
+            if port is not None and len(fields) > 2 and len(media) < MAX_MEDIA:
+                media.append(current)
+        elif kind == b"a" and current is not None:
             if value.lower().startswith(b"rtcp:"):
                 parts = value[5:].split(None, 1)
                 if parts:
-                    media[-1].rtcp_port = _port(parts[0])
+                    current.rtcp_port = _port(parts[0])
                     if len(parts) > 1:
-                        media[-1].rtcp_addr = _addr(parts[1])
+                        current.rtcp_addr = _addr(parts[1])
             elif value.lower() == b"rtcp-mux":
-                media[-1].mux = True
+                current.mux = True
     flush()
     return out
 
@@ -157,7 +168,27 @@ class SipDecoder(Decoder):
             for msg in self._stream(forward, payload):
                 out += self._message(msg)
             return out
-        return self._message(payload)
+        return self._datagram(forward, payload)
+
+    def _datagram(self, forward, payload):
+        buf = self._buf[forward]
+        if not payload.strip():
+            return []           # CRLF keep-alive (RFC 5626): not part of any message
+        if _START.match(payload):
+            buf.clear()
+        elif not buf:
+            return []           # garbage with no message waiting for it
+        buf += payload
+        m = _HDR_END.search(buf)
+        c = _CLEN.search(buf, 0, m.start()) if m else None
+        if m is None or (c and len(buf) < m.end() + int(c.group(1))):
+            if len(buf) > MAX_BUFFER:
+                buf.clear()
+                self.stats["refused_oversize"] += 1
+            return []           # the rest is still to come (later IP fragments)
+        msg = bytes(buf)
+        buf.clear()
+        return self._message(msg)
 
     def _stream(self, forward, payload):
         buf = self._buf[forward]

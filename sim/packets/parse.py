@@ -29,6 +29,15 @@ Key conventions (field meanings: :data:`hdl.wire.FLOW_KEY`)
 * Non-first fragments carry no transport header: ports 0 and, for IPv6, ``proto`` is the fragment
   header's next header. :class:`sim.packets.fragments.FragmentTable` fills the ports in.
 
+Lengths
+-------
+The IP length bounds everything after the IP header: bytes beyond it are Ethernet padding and
+are ignored; a length that claims more than the frame holds is a drop (``bad_ip_len``), whether
+the frame was cut by a capture snaplen or is malformed, because the hardware cannot tell the two
+apart. IPv6 payload length 0 means an empty payload (a jumbogram cannot travel over Ethernet).
+A whole TCP header, options included, must fit, except in a first fragment, which may leave
+options to the next fragment (the ports are all the key needs).
+
 A frame that cannot be keyed is dropped with one reason from :data:`DROP_REASONS`; the parser
 never raises on any input.
 """
@@ -194,7 +203,7 @@ def parse_frame(frame):
     """
     try:
         return _parse(bytes(frame))
-    except Exception:   # pragma: no cover - a bug, but the datapath must still make progress
+    except Exception:   # not bytes-like (or a parser bug): the datapath must still go on
         return Parsed(drop="truncated_l2", length=len(frame) if hasattr(frame, "__len__") else 0)
 
 
