@@ -14,7 +14,7 @@ from hdl.wire import (FID, ENDPOINT, FRAME_HEADER, COUNTER_RECORD, MESSAGES, Msg
 
 
 __all__ = ["Message", "WireError", "encode", "decode", "endpoint", "PPM_HW", "PPM_SW", "fe",
-           "make_fid", "fid_parts", "fid_owner",
+           "make_fid", "fid_parts", "fid_owner", "decode_or_count",
            "scapy_layers"]
 
 
@@ -88,6 +88,16 @@ def encode(msg):
                                    dst=_ep(msg.dst), slot_mask=msg.slot_mask,
                                    unit_mask=msg.unit_mask, length=len(payload))
     return header + payload
+
+
+def decode_or_count(frame, stats):
+    """Decode a frame arriving at an endpoint that answers nobody on a bad frame (flow engines,
+    PPs, PPM-SW): None, counted in ``stats["bad_frames"]``, when it does not decode."""
+    try:
+        return decode(frame)
+    except WireError:
+        stats["bad_frames"] += 1
+        return None
 
 
 def decode(frame):

@@ -3,25 +3,17 @@
 Random tests print their seed; replay one with ``SEED=<n> pytest ...``.
 """
 
-import os
-import random
 
 import pytest
 
 from hdl.wire import COUNTER_RECORD, MESSAGES, CounterOp, CounterStatus, ErrorCode, MsgType
 from sim.model.counters import (ACC_BANK, RATE_BANK, CounterBanks, counter_id, request,
                                 split_id)
+from tests.seeds import seeded_rng
 
 
 NC = CounterStatus.NON_CONFORMING
 C = CounterStatus.CONFORMING
-
-
-def seeded_rng():
-    """An RNG from env SEED (replay) or a fresh seed, printed so a failure can be replayed."""
-    seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 32)
-    print(f"seed={seed} (replay with SEED={seed})")
-    return random.Random(seed)
 
 
 def make_banks(**kwargs):

@@ -4,7 +4,6 @@ Deterministic rule tests force bucket choices by replacing the flow hash with a 
 hashes; random tests print their seed and replay it from the environment variable SEED.
 """
 
-import os
 import random
 import statistics
 
@@ -15,16 +14,10 @@ from hdl.wire import ErrorCode
 from sim.flowhash import DEFAULT_SECRET, flow_hash
 from sim.flowkey import FlowKey
 from sim.model.gft import DuplicateKey, Entry, EntryState, GlobalFlowTable, TableFull
+from tests.seeds import seed_for
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-
-def seed_for(name):
-    """The random seed of a test: $SEED when set (replay), else a fresh one. Printed either way
-    (pytest shows it on failure)."""
-    seed = int(os.environ["SEED"]) if "SEED" in os.environ else random.randrange(1 << 32)
-    print(f"{name}: seed={seed} (replay with SEED={seed})")
-    return seed
 
 
 def v4key(n, *, dport=80):

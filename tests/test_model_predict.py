@@ -1,6 +1,5 @@
 """Golden model of the predict table (TCAM): sim.model.predict."""
 
-import os
 import random
 
 import pytest
@@ -8,18 +7,13 @@ import pytest
 from hdl.wire import ErrorCode
 from sim.flowkey import FlowKey
 from sim.model.predict import PredictFull, PredictTable
+from tests.seeds import seed_for
 
 
 ALL = FlowKey((1 << 128) - 1, (1 << 128) - 1, 0xFFFF, 0xFFFF, 0xFF, 0xFFFFFF)   # exact
 ANY_SPORT = ALL._replace(src_port=0)                                              # FTP data
 PARENT = 0x0102_0003
 OTHER_PARENT = 0x0204_0009
-
-
-def seed_for(name):
-    seed = int(os.environ["SEED"]) if "SEED" in os.environ else random.randrange(1 << 32)
-    print(f"{name}: seed={seed} (replay with SEED={seed})")
-    return seed
 
 
 def child(sport=40000, dport=20, src="198.51.100.7", dst="10.0.0.5"):

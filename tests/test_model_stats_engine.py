@@ -3,24 +3,17 @@
 Random tests print their seed; replay one with ``SEED=<n> pytest ...``.
 """
 
-import os
-import random
 
 import pytest
 
 from hdl.wire import COUNTER_RECORD, CounterOp, CounterStatus
 from sim.model.counters import CounterBanks, request
 from sim.model.stats_engine import StatsEngine
+from tests.seeds import seeded_rng
 
 
 NC = CounterStatus.NON_CONFORMING
 C = CounterStatus.CONFORMING
-
-
-def seeded_rng():
-    seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(1 << 32)
-    print(f"seed={seed} (replay with SEED={seed})")
-    return random.Random(seed)
 
 
 def engine(threshold=10, counter=7, group=3):

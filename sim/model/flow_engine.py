@@ -17,7 +17,7 @@ from sim.flowhash import DEFAULT_SECRET
 from sim.flowkey import FlowKey
 from sim.packets.fragments import FragmentTable
 from sim.packets.parse import parse_frame
-from sim.wire import Message, PPM_HW, WireError, decode, fe, fid_owner
+from sim.wire import Message, PPM_HW, decode_or_count, fe, fid_owner
 
 from .lft import LocalFlowTable
 
@@ -80,10 +80,8 @@ class FlowEngine:
     # --- fabric port -------------------------------------------------------------------------
 
     def receive(self, frame):
-        try:
-            msg = decode(frame)
-        except WireError:
-            self.stats["bad_frames"] += 1
+        msg = decode_or_count(frame, self.stats)
+        if msg is None:
             return
         if msg.type in (MsgType.FLOW_ADD, MsgType.FLOW_DELETE) and msg.src != PPM_HW:
             self.stats["unauthorised"] += 1   # only the PPM may change the LFT

@@ -19,7 +19,7 @@ from hdl.wire import MsgType
 from sim.apps import care_mask, decoder_for
 from sim.flowkey import FlowKey
 from sim.packets.parse import parse_frame, reverse_key, IPPROTO_TCP, IPPROTO_UDP
-from sim.wire import Message, PPM_HW, WireError, decode, fid_parts
+from sim.wire import Message, PPM_HW, decode_or_count, fid_parts
 
 from .stats_engine import StatsEngine
 
@@ -121,10 +121,8 @@ class PacketProcessor:
     # --- fabric port -------------------------------------------------------------------------
 
     def receive(self, frame):
-        try:
-            msg = decode(frame)
-        except WireError:
-            self.stats["bad_frames"] += 1
+        msg = decode_or_count(frame, self.stats)
+        if msg is None:
             return
         handler = self._handlers.get(msg.type)
         if handler is None:

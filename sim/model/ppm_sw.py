@@ -20,7 +20,7 @@ import random
 from collections import Counter
 
 from hdl.wire import MsgType
-from sim.wire import Message, PPM_HW, PPM_SW, WireError, decode
+from sim.wire import Message, PPM_HW, PPM_SW, decode_or_count
 
 
 __all__ = ["PpmSw", "POLICIES"]
@@ -47,10 +47,8 @@ class PpmSw:
         fabric.attach(PPM_SW, self.receive)
 
     def receive(self, frame):
-        try:
-            msg = decode(frame)
-        except WireError:
-            self.stats["bad_frames"] += 1
+        msg = decode_or_count(frame, self.stats)
+        if msg is None:
             return
         if msg.type != MsgType.ASSIGN_REQ or msg.src != PPM_HW:
             self.stats["unexpected"] += 1    # errors from PPM-HW about stale answers land here too
