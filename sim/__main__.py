@@ -14,7 +14,7 @@ import time
 from sim.model.device import INGRESS_MODES, Device
 from sim.model.ppm_sw import POLICIES
 from sim.packets.capture import read_capture
-from sim.report import summarise, write_outputs
+from sim.report import summarise, write_fabric_pcap, write_outputs
 from sim.traffic import builtin_scenario
 
 
@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--model", action="store_true", default=True,
                    help="run the golden model (the only engine until the hardware lands)")
+    p.add_argument("--trace", action="store_true",
+                   help="also write every fabric frame to <out>/fabric.pcap (DLT_USER0; dissect "
+                        "with sim.wire.scapy_layers)")
     p.add_argument("--out", default="build/sim", help="output directory")
     return p.parse_args(argv)
 
@@ -45,7 +48,7 @@ def main(argv=None):
     else:
         packets, _ = builtin_scenario()
         source = "builtin"
-    params = {k: v for k, v in vars(args).items() if k not in ("out", "pcap")}
+    params = {k: v for k, v in vars(args).items() if k not in ("out", "pcap", "trace")}
     try:
         device = Device(slots=args.slots, pps=args.pps, resource_cards=args.resource_cards,
                         ingress=args.ingress, policy=args.policy, fabric_steps=args.fabric_steps,
@@ -53,12 +56,16 @@ def main(argv=None):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.trace:
+        device.fabric.trace = []
     started = time.perf_counter()
     device.run(packets)
     elapsed = time.perf_counter() - started
     report = summarise(device, source=source, params=params)
     report["model_seconds"] = round(elapsed, 3)
     out = write_outputs(device, report, args.out)
+    if args.trace:
+        write_fabric_pcap(device.fabric.trace, out / "fabric.pcap")
     print(f"{source}: {report['packets_in']} packets, {report['delivered']} delivered "
           f"(lft {report['paths']['lft']}, ppm {report['paths']['ppm']}, predict "
           f"{report['paths']['predict']}), {sum(report['dropped'].values())} dropped "

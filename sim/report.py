@@ -9,7 +9,9 @@ from pathlib import Path
 from sim.model.invariants import check, leftover_entries
 
 
-__all__ = ["summarise", "write_outputs", "delivery_rows", "DELIVERY_FIELDS"]
+__all__ = ["summarise", "write_outputs", "write_fabric_pcap", "delivery_rows", "DELIVERY_FIELDS"]
+
+DLT_USER0 = 147
 
 DELIVERY_FIELDS = ["index", "ingress_slot", "owner_slot", "owner_pp", "path", "reason"]
 
@@ -66,3 +68,13 @@ def write_outputs(device, report, out_dir):
         writer.writeheader()
         writer.writerows(delivery_rows(device.tracker))
     return out
+
+
+def write_fabric_pcap(trace, path):
+    """Every delivered fabric frame, one record per delivery (a multicast frame once per
+    destination), as a pcap with link type DLT_USER0. Open it in Wireshark, or dissect it with
+    ``sim.wire.scapy_layers()["header"](bytes(record))``."""
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+    wrpcap(str(path), [Raw(frame) for _, frame in trace], linktype=DLT_USER0)
+    return path
