@@ -15,6 +15,8 @@ from amaranth.back import verilog
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
+from .waves import write_gtkw
+
 
 __all__ = ["BUILD_DIR", "CocotbFailure", "export_verilog", "run_cocotb"]
 
@@ -98,6 +100,11 @@ def run_cocotb(name, *, sources, toplevel, module, seed=None, extra_env=None):
         # Under pytest the runner checks the results itself and exits on a failure.
         raise CocotbFailure(f"cocotb run {name!r} of {module} failed (exit status {exc.code}); "
                             f"files in {directory}") from None
+    if waves:
+        dumps = sorted(directory.glob(f"{toplevel}.fst")) + sorted(directory.glob("*.fst"))
+        verilog_sources = [Path(s) for s in sources if Path(s).suffix == ".v"]
+        if dumps and verilog_sources:
+            write_gtkw(verilog_sources[0], toplevel, dumps[0])
     tests, failed = get_results(Path(results))
     if tests == 0 or failed:
         raise CocotbFailure(f"cocotb run {name!r} of {module}: {failed} of {tests} tests "
