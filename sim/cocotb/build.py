@@ -1,27 +1,26 @@
 """Export Amaranth components to Verilog and run cocotb benches on them under Icarus.
 
 Everything generated lands under ``build/`` at the top of the repository: Verilog in
-``build/verilog/<name>.v``, each run's simulator build, results and waves in
+``build/verilog/<name>.v`` (:func:`hdl.export.export_verilog`, shared with the FPGA flow and
+re-exported here), each run's simulator build, results and waves in
 ``build/cocotb/<run name>/``. Every run has its own directory, so pytest-xdist workers never
 share one. Set ``WAVES=1`` in the environment to record waves (an FST in the run directory).
 """
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
-from amaranth.back import verilog
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
+
+from hdl.export import BUILD_DIR, export_verilog
 
 from .waves import write_gtkw
 
 
 __all__ = ["BUILD_DIR", "CocotbFailure", "export_verilog", "run_cocotb"]
 
-
-BUILD_DIR = Path(__file__).resolve().parents[2] / "build"
 
 # Amaranth's Verilog has no `timescale; without one Icarus cannot represent a 10 ns clock.
 TIMESCALE = ("1ns", "1ps")
@@ -33,27 +32,6 @@ class CocotbFailure(AssertionError):
 
 def _safe_name(name):
     return re.sub(r"[^\w.-]+", "_", name).strip("_")
-
-
-def export_verilog(component, name):
-    """Convert ``component`` to Verilog as module ``name`` in ``build/verilog/<name>.v``.
-
-    The file is written under a temporary name and then renamed, so a reader (another pytest
-    worker exporting the same design) never sees half a file. Returns the path.
-    """
-    text = verilog.convert(component, name=name)
-    directory = BUILD_DIR / "verilog"
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".v.tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        path = directory / f"{name}.v"
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def run_cocotb(name, *, sources, toplevel, module, seed=None, extra_env=None):

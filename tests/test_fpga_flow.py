@@ -1,0 +1,246 @@
+"""The FPGA flow (``python -m hdl.fpga``): every registered top exports and lints clean, the
+nextpnr log and report parsers read real output, and bad arguments are clear errors.
+
+Yosys and nextpnr never run here (minutes per top): ``make synth`` runs them. The recorded
+output below is a trimmed real run of ``make synth TOP=flowhash`` (nextpnr 0.11.1).
+"""
+
+import shutil
+
+import pytest
+from amaranth.lib import wiring
+
+from hdl.export import BUILD_DIR, export_verilog
+from hdl.fpga import __main__ as cli
+from hdl.fpga import tops
+from hdl.fpga.lint import SUPPRESSED, ToolMissing, lint, lint_command
+from hdl.fpga.synth import (Target, ToolFailed, find_tool, nextpnr_command, parse_fmax,
+                            parse_report, summarise)
+
+
+needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
+                                     reason="Verilator not installed (apt-get install verilator)")
+
+# The placer's estimate comes first; the routed figure (a Warning when it fails) comes last.
+NEXTPNR_LOG = """\
+Info: Device utilisation:
+Info: 	          TRELLIS_IO:       0/    365     0%
+Info: 	              DP16KD:       0/    208     0%
+Info: 	          TRELLIS_FF:    5520/  83640     6%
+Info: 	        TRELLIS_COMB:    8827/  83640    10%
+Info: SA placement time 436.52s
+
+Info: Max frequency for clock 'clk': 85.71 MHz (FAIL at 125.00 MHz)
+
+Info: Routing complete.
+Info: Router1 time 170.61s
+Info: Critical path report for clock 'clk' (posedge -> posedge):
+Info: 4.83 ns logic, 6.05 ns routing
+
+Warning: Max frequency for clock 'clk': 91.94 MHz (FAIL at 125.00 MHz)
+
+Info: Program finished normally.
+"""
+
+NEXTPNR_REPORT = {
+    "fmax": {"clk": {"achieved": 91.93711853027344, "constraint": 125}},
+    "utilization": {
+        "DP16KD": {"available": 208, "used": 0},
+        "TRELLIS_COMB": {"available": 83640, "used": 8827},
+        "TRELLIS_FF": {"available": 83640, "used": 5520},
+        "TRELLIS_IO": {"available": 365, "used": 0},
+    },
+    "critical_paths": [{
+        "from": "posedge clk", "to": "posedge clk",
+        "path": [
+            {"type": "clk-to-q", "delay": 0.525,
+             "from": {"cell": "s8_v2_TRELLIS_FF_Q", "port": "Q", "loc": [68, 4]},
+             "to": {"cell": "s8_v2_TRELLIS_FF_Q", "port": "Q", "loc": [68, 4]}},
+            {"type": "routing", "delay": 1.591, "net": "s8_v2[0]",
+             "from": {"cell": "s8_v2_TRELLIS_FF_Q", "port": "Q", "loc": [68, 4]},
+             "to": {"cell": "add$CCU2_COMB0", "port": "A", "loc": [69, 5]}},
+            {"type": "logic", "delay": 0.447,
+             "from": {"cell": "add$CCU2_COMB0", "port": "A", "loc": [69, 5]},
+             "to": {"cell": "add$CCU2_COMB0", "port": "FCO", "loc": [69, 5]}},
+            {"type": "routing", "delay": 0.0, "net": "add$CCU2_FCI_INT",
+             "from": {"cell": "add$CCU2_COMB0", "port": "FCO", "loc": [69, 5]},
+             "to": {"cell": "add$CCU2_COMB1", "port": "FCI", "loc": [69, 5]}},
+            {"type": "logic", "delay": 0.404,
+             "from": {"cell": "add$CCU2_COMB1", "port": "FCI", "loc": [69, 5]},
+             "to": {"cell": "add$CCU2_COMB1", "port": "F", "loc": [69, 5]}},
+            {"type": "routing", "delay": 1.963, "net": "add_S1[1]",
+             "from": {"cell": "add$CCU2_COMB1", "port": "F", "loc": [69, 5]},
+             "to": {"cell": "s9_v0_TRELLIS_FF_Q_60", "port": "DI", "loc": [80, 5]}},
+            {"type": "setup", "delay": 0.0,
+             "from": {"cell": "s9_v0_TRELLIS_FF_Q_60", "port": "DI", "loc": [80, 5]},
+             "to": {"cell": "s9_v0_TRELLIS_FF_Q_60", "port": "DI", "loc": [80, 5]}},
+        ],
+    }, {
+        # A port-to-register path is longer but does not limit the clock.
+        "from": "<async>", "to": "posedge clk",
+        "path": [
+            {"type": "routing", "delay": 9.0, "net": "i_stream__valid",
+             "from": {"cell": "i_stream__valid$port", "port": "O", "loc": [0, 0]},
+             "to": {"cell": "s0_valid_TRELLIS_FF_Q", "port": "DI", "loc": [5, 5]}},
+        ],
+    }],
+}
+
+
+@pytest.fixture
+def no_tools(monkeypatch):
+    """Fail the test if the flow gets as far as running a tool."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the flow ran a tool despite a bad argument")
+    monkeypatch.setattr(cli, "synthesize", refuse)
+    monkeypatch.setattr(cli, "export_verilog", refuse)
+
+
+@pytest.mark.parametrize("name", list(tops.TOPS))
+def test_each_registered_top_builds_a_component_and_exports_its_verilog_module(name):
+    component = tops.build_top(name)
+    assert isinstance(component, wiring.Component)
+    path = export_verilog(component, name)
+    assert path == BUILD_DIR / "verilog" / f"{name}.v"
+    assert f"module {name}(" in path.read_text()
+
+
+def test_verilog_command_exports_every_top_by_default(capsys):
+    assert cli.main(["verilog"]) == 0
+    out = capsys.readouterr().out
+    for name in tops.TOPS:
+        assert f"{name}: {BUILD_DIR / 'verilog' / f'{name}.v'}" in out
+
+
+@needs_verilator
+@pytest.mark.parametrize("name", list(tops.TOPS))
+def test_each_registered_top_lints_clean_under_verilator_wall(name):
+    path = export_verilog(tops.build_top(name), name)
+    result = lint(path, name)
+    assert result.ok, result.output
+
+
+@needs_verilator
+def test_lint_fails_on_a_real_problem_despite_the_suppressed_warnings(tmp_path):
+    # A blocking assignment in a clocked block (BLKSEQ) is not among Amaranth's noise; the
+    # unused input is, and must stay quiet.
+    path = tmp_path / "bad.v"
+    path.write_text("module bad(input clk, input unused, output reg q);\n"
+                    "  always @(posedge clk) q = ~q;\nendmodule\n")
+    result = lint(path, "bad")
+    assert not result.ok
+    assert [rule for _, rule, _ in result.messages] == ["BLKSEQ"]
+
+
+@needs_verilator
+def test_lint_command_exits_1_and_prints_verilator_output_on_a_lint_failure(monkeypatch,
+                                                                           tmp_path, capsys):
+    bad = tmp_path / "flowhash.v"
+    bad.write_text("module flowhash(input clk, output reg q);\n"
+                   "  always @(posedge clk) q = ~q;\nendmodule\n")
+    monkeypatch.setattr(cli, "build_top", lambda name: None)
+    monkeypatch.setattr(cli, "export_verilog", lambda component, name: bad)
+    assert cli.main(["lint", "flowhash"]) == 1
+    out = capsys.readouterr().out
+    assert "flowhash: LINT FAILED" in out and "%Warning-BLKSEQ" in out
+
+
+def test_lint_suppresses_exactly_the_documented_warnings():
+    command = lint_command("top.v", "top")
+    assert "--lint-only" in command and "-Wall" in command
+    assert [arg[len("-Wno-"):] for arg in command if arg.startswith("-Wno-")] == list(SUPPRESSED)
+    assert all(len(reason) > 40 for reason in SUPPRESSED.values())
+
+
+def test_lint_without_verilator_says_how_to_install_it(tmp_path):
+    with pytest.raises(ToolMissing, match=r"apt-get install verilator"):
+        lint(tmp_path / "top.v", "top", verilator="no-such-verilator")
+
+
+def test_the_last_max_frequency_line_of_each_clock_wins():
+    assert parse_fmax(NEXTPNR_LOG) == {"clk": 91.94}
+    two_clocks = ("Info: Max frequency for clock 'a': 200.00 MHz (PASS at 125.00 MHz)\n"
+                  "Info: Max frequency for clock '$glbnet$b': 90.00 MHz (FAIL at 125.00 MHz)\n"
+                  "Info: Max frequency for clock 'a': 150.50 MHz (PASS at 125.00 MHz)\n"
+                  "Info: Max frequency for clock '$glbnet$b': 130.25 MHz (PASS at 125.00 MHz)\n")
+    assert parse_fmax(two_clocks) == {"a": 150.5, "$glbnet$b": 130.25}
+
+
+def test_report_gives_the_used_resources_and_the_critical_path():
+    parsed = parse_report(NEXTPNR_REPORT)
+    assert parsed["utilisation"] == {"TRELLIS_COMB": {"used": 8827, "available": 83640},
+                                     "TRELLIS_FF": {"used": 5520, "available": 83640}}
+    assert parsed["critical_path"] == {
+        "from": "s8_v2_TRELLIS_FF_Q", "to": "s9_v0_TRELLIS_FF_Q_60", "delay_ns": 4.93,
+        "logic_ns": 1.376, "routing_ns": 3.554, "cells": 2}
+
+
+def test_summary_holds_fmax_against_target_and_the_resources():
+    summary = summarise("flowhash", Target(), log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT,
+                        cells={"LUT4": 4541, "CCU2C": 2016, "TRELLIS_FF": 5520})
+    assert summary["top"] == "flowhash" and summary["device"] == "LFE5U-85F"
+    assert (summary["fmax_mhz"], summary["target_mhz"], summary["met"]) == (91.94, 125, False)
+    assert (summary["luts"], summary["ffs"], summary["brams"], summary["dsps"]) == \
+        (8827, 5520, 0, 0)
+    assert summary["critical_path"]["to"] == "s9_v0_TRELLIS_FF_Q_60"
+    met = summarise("flowhash", Target(freq_mhz=90), log_text=NEXTPNR_LOG,
+                    report=NEXTPNR_REPORT, cells={})
+    assert met["met"]
+
+
+def test_a_log_without_fmax_is_a_tool_failure():
+    with pytest.raises(ToolFailed, match=r"no 'Max frequency for clock' for top 'flowhash'"):
+        summarise("flowhash", Target(), log_text="ERROR: Failed to route.\n",
+                  report={}, cells={})
+
+
+def test_nextpnr_runs_out_of_context_with_the_target_and_a_fixed_seed():
+    command = nextpnr_command("nextpnr", "n.json", Target(), report_path="r.json",
+                              log_path="l.log")
+    joined = " ".join(command)
+    for flags in ("--85k", "--package CABGA381", "--speed 6", "--freq 125", "--seed 1",
+                  "--out-of-context", "--timing-allow-fail", "--json n.json",
+                  "--report r.json", "--log l.log"):
+        assert flags in joined
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"device": "LFE5U-99F"}, r"Device must be one of LFE5U-12F, .*, not 'LFE5U-99F'"),
+    ({"package": "BGA1"}, r"Package must be one of CABGA256, .*, not 'BGA1'"),
+    ({"speed": 9}, r"Speed grade must be 6, 7 or 8, not 9"),
+    ({"speed": True}, r"Speed grade must be 6, 7 or 8, not True"),
+    ({"freq_mhz": 0}, r"Target frequency must be a number of MHz above 0 and below 1000, not 0"),
+    ({"freq_mhz": "125"}, r"Target frequency must be .*, not '125'"),
+    ({"seed": -1}, r"Seed must be a non-negative integer, not -1"),
+])
+def test_target_parameter_errors_name_the_parameter_and_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Target(**kwargs)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["synth", "nosuch"], "error: Unknown top 'nosuch'; known tops: flowhash"),
+    (["lint", "flowhash", "nosuch"], "error: Unknown top 'nosuch'"),
+    (["synth", "--speed", "9"], "error: Speed grade must be 6, 7 or 8, not 9"),
+    (["synth", "--device", "LFE5U-99F"], "error: Device must be one of"),
+])
+def test_a_bad_argument_is_exit_status_2_with_a_message_and_runs_nothing(argv, message, capsys,
+                                                                         no_tools):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_fpga_tool_says_how_to_install_it():
+    with pytest.raises(ToolMissing, match=r"make synth.*pip install -e '\.\[fpga\]'"):
+        find_tool("yowasp-no-such-tool")
+
+
+def test_top_selection_defaults_to_all_and_keeps_order_without_duplicates():
+    assert tops.select_tops() == list(tops.TOPS)
+    assert tops.select_tops(["flowhash", "flowhash"]) == ["flowhash"]
+
+
+def test_a_top_that_does_not_construct_a_component_is_rejected(monkeypatch):
+    monkeypatch.setitem(tops.TOPS, "broken", lambda: "not a component")
+    with pytest.raises(TypeError, match=r"Top 'broken' must construct a wiring.Component"):
+        tops.build_top("broken")
