@@ -188,6 +188,20 @@ def test_summary_holds_fmax_against_target_and_the_resources():
     assert met["met"]
 
 
+def test_synth_command_prints_fmax_against_target_resources_and_critical_path(monkeypatch,
+                                                                              capsys):
+    def synthesize(top, verilog_path, target):
+        summary = summarise(top, target, log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT, cells={})
+        return {**summary, "seconds": {"total": 640.2}, "files": {"summary": "summary.json"}}
+    monkeypatch.setattr(cli, "synthesize", synthesize)
+    assert cli.main(["synth", "flowhash", "--freq", "100"]) == 0
+    out = capsys.readouterr().out
+    assert ("flowhash: Fmax 91.94 MHz (MISSED 100 MHz), 8827 LUTs, 5520 FFs, 0 DP16KD, 640 s; "
+            "wrote summary.json") in out
+    assert "critical path 4.93 ns (1.38 logic, 3.55 routing, 2 cells): " \
+           "s8_v2_TRELLIS_FF_Q -> s9_v0_TRELLIS_FF_Q_60" in out
+
+
 def test_a_log_without_fmax_is_a_tool_failure():
     with pytest.raises(ToolFailed, match=r"no 'Max frequency for clock' for top 'flowhash'"):
         summarise("flowhash", Target(), log_text="ERROR: Failed to route.\n",

@@ -41,15 +41,15 @@ def parse_args(argv=None):
 
 
 def _lint(names):
-    failed = 0
+    status = 0
     for name in names:
         path = export_verilog(build_top(name), name)
         result = lint(path, name)
         print(f"{name}: {'clean' if result.ok else 'LINT FAILED'} ({path})")
         if not result.ok:
-            failed += 1
+            status = 1
             print(result.output, end="")
-    return 1 if failed else 0
+    return status
 
 
 def _synth(names, target):
@@ -62,11 +62,11 @@ def _synth(names, target):
               f"({'met' if summary['met'] else 'MISSED'} {summary['target_mhz']:g} MHz), "
               f"{summary['luts']} LUTs, {summary['ffs']} FFs, {summary['brams']} DP16KD, "
               f"{summary['seconds']['total']:.0f} s; wrote {summary['files']['summary']}")
-        path_ = summary.get("critical_path")
-        if path_:
-            print(f"  critical path {path_['delay_ns']:.2f} ns ({path_['logic_ns']:.2f} logic, "
-                  f"{path_['routing_ns']:.2f} routing, {path_['cells']} cells): "
-                  f"{path_['from']} -> {path_['to']}")
+        critical = summary["critical_path"]
+        if critical:
+            print(f"  critical path {critical['delay_ns']:.2f} ns ({critical['logic_ns']:.2f} "
+                  f"logic, {critical['routing_ns']:.2f} routing, {critical['cells']} cells): "
+                  f"{critical['from']} -> {critical['to']}")
     return 0
 
 
