@@ -61,7 +61,7 @@ sim: $(STAMP)
 	$(PY) -m sim $(if $(PCAP),--pcap $(PCAP)) --ingress $(INGRESS) --slots $(SLOTS) --pps $(PPS) \
 	  --seed $(SEED) $(if $(filter 1,$(MODEL)),--model) --out $(BUILD)/sim
 
-test: $(STAMP) check-iverilog
+test: $(STAMP) check-iverilog check-verilator
 	$(PY) -m pytest -n $(JOBS) -m "not slow" tests
 
 regress: $(STAMP) check-iverilog

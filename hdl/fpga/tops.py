@@ -8,6 +8,7 @@ to build, with the parameters it is timed at. A new block adds one line here, e.
 
 from amaranth.lib import wiring
 
+from ..flow_engine.parser import Parser
 from ..hash.siphash import FlowHash
 
 
@@ -16,7 +17,8 @@ __all__ = ["TOPS", "build_top", "select_tops"]
 
 TOPS = {
     "flowhash": FlowHash,
-    # hdl/gft registers here (one line): "gft": GFT,
+    "parser": Parser,
+    # hdl/gft registers here once its scoreboard runs are green (one line): "gft": GFT,
 }
 
 

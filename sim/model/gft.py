@@ -6,25 +6,27 @@ the aging scan) is a defined, deterministic rule and not an implementation detai
 
 Organisation
 ------------
-``buckets`` x ``ways`` entries in block RAM; one bucket (all its ways) is read as one wide
-word. A small fully associative ``stash`` (registers) sits beside it. An entry's two candidate
-buckets come from the one 64-bit keyed flow hash (:func:`sim.flowhash.flow_hash`)::
+``buckets`` x ``ways`` entries in block RAM, split into two sub-tables of ``half = buckets // 2``
+buckets: sub-table 0 holds buckets ``0 .. half-1``, sub-table 1 buckets ``half .. buckets-1``.
+One bucket (all its ways) is read as one wide word. A small fully associative ``stash``
+(registers) sits beside it. An entry's two candidate buckets come from the one 64-bit keyed
+flow hash (:func:`sim.flowhash.flow_hash`), one candidate in each sub-table::
 
-    mask = buckets - 1
-    b1   = hash        & mask
-    b2   = (hash >> 32) & mask
-    if b2 == b1:  b2 = b1 ^ 1      # the two candidates always differ
+    half = buckets // 2
+    b1   = hash & (half - 1)                    # sub-table 0
+    b2   = half + ((hash >> 32) & (half - 1))   # sub-table 1
 
-The two indexes come from disjoint halves of the hash so they are independent (``buckets`` is
-at most 2**32). Forcing ``b2 != b1`` matters: an entry whose two choices coincide could never
-be relocated (its alternate would be its own bucket) and would get only one choice. ``b1 ^ 1``
-is one XOR gate in hardware and is the choice the hardware must copy.
+The two indexes come from disjoint halves of the hash so they are independent (``half`` is at
+most 2**31). Because they lie in different sub-tables the two candidates always differ (an
+entry whose two choices coincided could never be relocated), and in hardware each sub-table is
+its own RAM: a lookup reads ``b1`` from one and ``b2`` from the other in the same cycle, with
+one read port and one write port per RAM and no port shared between the two candidates.
 
 Every entry stores its two bucket indexes (:attr:`Entry.buckets`). A relocation needs the
 *other* bucket of every entry in a full bucket; recomputing SipHash per entry would cost a
 hash pipeline pass per candidate, whereas the stored indexes arrive with the wide bucket read
-(hardware may store ``b1`` and ``b1 ^ b2``: 2*log2(buckets) bits; the alternate of an entry in
-bucket ``b`` is then ``b ^ b1 ^ b2``).
+(hardware stores the two in-sub-table indexes, ``2 * log2(half)`` bits; the alternate of an
+entry in bucket ``b`` is ``b ^ b1 ^ b2``, which is always in the other sub-table).
 
 Insertion rule (exact)
 ----------------------
@@ -59,20 +61,24 @@ one extra write.
 
 Costs in hardware terms
 -----------------------
-* lookup, update, delete: 2 bucket reads (``b1``, ``b2``; one dual-ported read cycle) plus a
-  parallel key compare over ``2 * ways + stash`` entries; update/delete add one write (delete
-  possibly one more for a stash return).
+* lookup, update, delete: 2 bucket reads (``b1`` and ``b2``, one from each sub-table's RAM in
+  the same cycle) plus a parallel key compare over ``2 * ways + stash`` entries; update/delete
+  add one write (a stash return rides on the delete's write: it fills the freed way).
 * insert without relocation: the same 2 reads plus 1 write.
 * insert with relocation, search depth ``d``: each expanded bucket is one read (for its
   entries' alternates) and each child tested for a free way is one read, so the worst case is
   ``sum_{i=1..d} 2 * ways**i`` child reads plus ``sum_{i=1..d-1} 2 * ways**i`` expansion reads
-  (a per-bucket *full* bitmap, 1 bit per bucket in LUT RAM, removes the child reads). Moves cost
-  one read and one write each. With 8 ways: ``move_budget`` 1 is 16 child reads (none with a
-  bitmap); ``move_budget`` 2 is 16 + 128 child reads plus 16 expansion reads (16 with a
-  bitmap). The search only runs when both candidates are full: over a fill from empty to the
-  first failure that is ~5% of inserts with 8 ways (~10% with 4 ways), and none at all until
-  some key finds both its buckets full (68-83% load with 8 ways, 49-69% with 4, measured).
-* aging: one read per bucket scanned (plus a write per bucket in which entries were freed).
+  (a per-bucket *full* bitmap, 1 bit per bucket, removes the child reads). Moves cost one read
+  and one write each; a move's source and destination are in different sub-tables, so both
+  fit in one cycle. With the defaults (4 ways, ``move_budget`` 3) and a bitmap the worst case
+  is 2 + 8 + 32 = 42 expansion reads (the hardware re-reads the two roots) and 8 + 32 + 128
+  bitmap tests. The search only runs when both candidates are full: over a fill from empty to
+  the first failure that is ~9% of inserts with 4 ways (~5% with 8), and none at all until
+  some key finds both its buckets full (54-72% load with 4 ways, 76-85% with 8; 1024 buckets,
+  100 key sets, measured).
+* aging: one read per bucket scanned (plus a write per entry freed). The hardware scan frees
+  one way per step (:meth:`GlobalFlowTable.age_slot`), so its steps interleave with requests;
+  :meth:`GlobalFlowTable.age_bucket` is exactly its steps over ways ``0..ways-1`` in order.
 
 Timestamps are ``timestamp_bits`` wide and wrap. An entry is older than the timeout when
 ``d = (now - timestamp) mod 2**timestamp_bits`` satisfies ``timeout < d < 2**(timestamp_bits-1)``
@@ -84,9 +90,8 @@ aging scan must visit every bucket more often than once per half wrap.
 import copy
 from dataclasses import dataclass
 
-from amaranth.lib import enum
-
-from hdl.wire import FID, ErrorCode
+from hdl.gft.layouts import AWARE_BITS, COUNTER_BITS, FID_BITS, EntryState
+from hdl.wire import ErrorCode
 from sim.flowhash import DEFAULT_SECRET, flow_hash
 from sim.flowkey import FlowKey
 
@@ -94,17 +99,6 @@ from sim.flowkey import FlowKey
 __all__ = ["EntryState", "Entry", "GlobalFlowTable", "TableFull", "DuplicateKey"]
 
 
-class EntryState(enum.Enum, shape=2):
-    """State of a GFT entry (SPEC section 3)."""
-    INVALID = 0    # free way; never stored in a live Entry
-    TENTATIVE = 1  # first packet seen, owner not yet bound; ages out
-    BOUND = 2      # owner accepted (forward and reverse both bound); never ages
-
-
-# Widths of the per-entry fields the hardware stores.
-FID_BITS = FID.width           # 32
-AWARE_BITS = 32                # one bit per slot (slot 31 is the PPM)
-COUNTER_BITS = 16              # counter ids are 16 bits on the wire (COUNTER_RECORD.counter)
 _FROZEN = frozenset({"key", "buckets"})
 
 
@@ -192,7 +186,7 @@ class GlobalFlowTable:
     Parameters (keyword only)
     -------------------------
     buckets : int
-        Number of buckets, a power of two from 2 to 2**32.
+        Number of buckets, a power of two from 2 to 2**32; half of them form each sub-table.
     ways : int
         Entries per bucket (read as one wide word), >= 1.
     stash : int
@@ -211,18 +205,20 @@ class GlobalFlowTable:
         addresses only, so inserting a key that is not IPv4 is refused (ValueError) and looking
         one up misses.
 
-    The defaults (1024 x 8 ways, stash 8, move budget 2) reach >= 98.9% occupancy before the
-    first insert failure (100 random key sets); move budget 1 still reaches >= 96%, and
-    4 ways with stash 8 and move budget 3 >= 96%. See ``tests/test_model_gft.py``.
+    The defaults (1024 buckets x 4 ways, stash 8, move budget 3: 4096 + 8 entries) reach
+    >= 95.8% occupancy before the first insert failure (min over 140 random key sets, median
+    97.3%). Four ways keep the wide bucket word of a 512-deep sub-table in 512 x 36 block RAMs;
+    8 ways with stash 8 reach >= 99.1% with move budget 2 and >= 96.3% with budget 1, at twice
+    the word width. See ``tests/test_model_gft.py``.
     """
 
-    def __init__(self, *, buckets=1024, ways=8, stash=8, move_budget=2, secret=DEFAULT_SECRET,
+    def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, secret=DEFAULT_SECRET,
                  timestamp_bits=16, tentative_timeout=2000, key_mode="dual"):
         if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
             raise ValueError(f"buckets must be a power of two, not {buckets!r}")
         if not 2 <= buckets <= 1 << 32:
-            raise ValueError(f"buckets must be from 2 to 2**32 (two distinct candidates, "
-                             f"indexes from one 32-bit half of the hash), not {buckets!r}")
+            raise ValueError(f"buckets must be from 2 to 2**32 (two sub-tables, each "
+                             f"indexed from one 32-bit half of the hash), not {buckets!r}")
         if not _is_int(ways) or ways < 1:
             raise ValueError(f"ways must be a positive integer, not {ways!r}")
         if not _is_int(stash) or stash < 0:
@@ -298,14 +294,11 @@ class GlobalFlowTable:
     # --- Hashing ----------------------------------------------------------------------------
 
     def candidates(self, key):
-        """The two candidate buckets ``(b1, b2)`` of ``key`` (always different)."""
+        """The two candidate buckets ``(b1, b2)`` of ``key``: ``b1`` in sub-table 0 (below
+        ``buckets // 2``), ``b2`` in sub-table 1 (module docstring)."""
         h = flow_hash(self.secret, key)
-        mask = self.buckets - 1
-        b1 = h & mask
-        b2 = (h >> 32) & mask
-        if b2 == b1:
-            b2 = b1 ^ 1
-        return b1, b2
+        half = self.buckets // 2
+        return h & (half - 1), half + ((h >> 32) & (half - 1))
 
     # --- Lookup -----------------------------------------------------------------------------
 
@@ -578,30 +571,43 @@ class GlobalFlowTable:
             raise ValueError(f"now must be a non-negative integer tick count, not {now!r}")
         return now & self._ts_mask
 
+    def age_slot(self, loc, now):
+        """One step of the hardware's aging scan: free the entry at ``loc`` (``(bucket, way)``
+        or ``('stash', index)``) when it is an expired TENTATIVE entry, and return it (None
+        otherwise). Freeing a way returns a stash entry into it as any free does; that entry is
+        not checked again by this step."""
+        now = self._check_now(now)
+        where, index = loc
+        if where == "stash":
+            if not _is_int(index) or not 0 <= index < self.stash:
+                raise ValueError(f"stash index must be an integer from 0 to {self.stash - 1}, "
+                                 f"not {index!r}")
+        else:
+            self._check_bucket(where)
+            if not _is_int(index) or not 0 <= index < self.ways:
+                raise ValueError(f"way must be an integer from 0 to {self.ways - 1}, not {index!r}")
+        e = self._at(loc)
+        if e is None or not self._expired(e, now):
+            return None
+        self._free(loc)
+        self._stats["aged_out"] += 1
+        return e
+
+    def _check_bucket(self, bucket):
+        if not _is_int(bucket) or not 0 <= bucket < self.buckets:
+            raise ValueError(f"bucket must be an integer from 0 to {self.buckets - 1}, not {bucket!r}")
+
     def age_stash(self, now):
         """Free and return the expired TENTATIVE stash entries (stash order)."""
         now = self._check_now(now)
-        out = []
-        for i, e in enumerate(self._stash):
-            if e is not None and self._expired(e, now):
-                out.append(e)
-                self._free(("stash", i))
-        self._stats["aged_out"] += len(out)
-        return out
+        return [e for i in range(self.stash) if (e := self.age_slot(("stash", i), now))]
 
     def age_bucket(self, bucket, now):
-        """Free and return the expired TENTATIVE entries of one bucket (way order); one step
-        of the hardware's background scan. Cost: 1 bucket read, 1 write if anything freed."""
+        """Free and return the expired TENTATIVE entries of one bucket (way order): the scan's
+        steps over ways ``0..ways-1``. Cost: 1 bucket read, 1 write per entry freed."""
         now = self._check_now(now)
-        if not _is_int(bucket) or not 0 <= bucket < self.buckets:
-            raise ValueError(f"bucket must be an integer from 0 to {self.buckets - 1}, not {bucket!r}")
-        out = []
-        for w, e in enumerate(self._table[bucket]):
-            if e is not None and self._expired(e, now):
-                out.append(e)
-                self._free((bucket, w))
-        self._stats["aged_out"] += len(out)
-        return out
+        self._check_bucket(bucket)
+        return [e for w in range(self.ways) if (e := self.age_slot((bucket, w), now))]
 
     def age(self, now):
         """A full aging sweep at tick ``now``: the stash first, then buckets 0..buckets-1.

@@ -1,0 +1,285 @@
+"""The GFT's slow insert path: breadth-first cuckoo search, moves from the free end, stash."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from .bucket import lowest, popcount
+from .layouts import EntryState, GftStatus
+
+
+__all__ = ["Relocator"]
+
+
+class Relocator(wiring.Component):
+    """Insert an entry whose two candidate buckets are both full (rules 3-5 of
+    :mod:`sim.model.gft`), using the table's RAM ports while the request pipeline is held.
+
+    Search
+        Breadth first from the roots ``b1`` then ``b2``, at most ``move_budget`` moves deep.
+        Expanding a node reads its bucket (one RAM read) and walks its ways 0..ways-1; each
+        entry's other candidate bucket is a child, tested for a free way in the table's
+        per-bucket *full* bitmap (no RAM read). The first child with room ends the search.
+        Children of the last level are only tested, never stored. The model prunes children
+        already on their own path; this search does not, which the model's docstring shows
+        never changes the chosen path (it only costs reads of full buckets). Nodes live in a
+        small queue memory of ``params.search_nodes`` entries, each with its parent and the way
+        in the parent, from which the path is walked back.
+    Moves
+        From the free end backwards: the last entry moves into the lowest free way of the free
+        bucket, each earlier entry into the way just vacated, and the new entry into the way
+        vacated in the root. A move's source and destination are always in different
+        sub-tables, so it is one read of the source (the first move also reads the free
+        bucket, in the same cycle) and one write; the source way is not cleared because the
+        next step overwrites it, and the pipeline is held, so nothing ever sees the copy twice.
+        Entries are copied whole: the FID never changes.
+    Stash
+        No path: the lowest free stash slot. No slot: FULL, and nothing was written.
+
+    Latency (cycles from ``start`` to ``done``, inclusive of neither)
+    ------------------------------------------------------------------
+    2 to set up the roots, then ``4 + ways`` per bucket expanded, ``4`` per move and 1 for the
+    final write; with ``move_budget == 0`` straight to the stash (1). Worst case with the
+    defaults (4 ways, budget 3): 42 expansions, 3 moves: 2 + 42 * 8 + 3 * 4 + 1 = 351.
+
+    Members
+    -------
+    start : ``In(1)``
+        Begin with ``root_i1``, ``root_i2`` and ``entry`` (sampled now). Only while idle.
+    root_i1, root_i2 : ``In(params.index_bits)``
+        The candidates: bucket ``root_i1`` of sub-table 0, ``root_i2`` of sub-table 1.
+    entry : ``In(params.entry)``
+        The new entry.
+    busy : ``Out(1)``
+        From the cycle after ``start`` until ``done`` (inclusive).
+    done : ``Out(1)``
+        One cycle: ``result`` is valid, and the final write (if any) happens at this edge.
+    result : ``Out(StructLayout({"status", "loc", "moves"}))``
+        INSERTED with the location, or FULL; ``moves`` entries were relocated.
+    rd_addr : ``Out(ArrayLayout(params.index_bits, 2))``
+        Read address of each sub-table while busy.
+    rd_data : ``In(ArrayLayout(params.bucket, 2))``
+        The buckets read, two cycles after ``rd_addr`` (block RAM plus output register).
+    wr : ``Out(StructLayout({"en", "sub", "idx", "way", "entry"}))``
+        One way write.
+    full_sub, full_idx : ``Out(1)``, ``Out(params.index_bits)``
+        Bucket whose *full* bit the search asks for.
+    full : ``In(1)``
+        That bit, one cycle after the question.
+    set_full : ``Out(StructLayout({"en", "sub", "idx", "value"}))``
+        The free bucket's new *full* bit, with the first move.
+    stash_free_any, stash_free_slot : ``In(1)``, ``In(params.slot_bits)``
+        The stash's lowest free slot.
+    stash_write : ``Out(StructLayout({"en", "slot", "entry"}))``
+        Stash insert.
+    """
+
+    def __init__(self, params):
+        self._p = params
+        p = params
+        ib = p.index_bits
+        self._node = data.StructLayout({
+            "sub": 1, "idx": ib, "parent": range(max(2, p.search_nodes)), "way": p.way_bits})
+        super().__init__({
+            "start": In(1),
+            "root_i1": In(ib),
+            "root_i2": In(ib),
+            "entry": In(p.entry),
+            "busy": Out(1),
+            "done": Out(1),
+            "result": Out(data.StructLayout({
+                "status": GftStatus, "loc": p.location, "moves": range(p.move_budget + 1)})),
+            "rd_addr": Out(data.ArrayLayout(ib, 2)),
+            "rd_data": In(data.ArrayLayout(p.bucket, 2)),
+            "wr": Out(data.StructLayout({
+                "en": 1, "sub": 1, "idx": ib, "way": p.way_bits, "entry": p.entry})),
+            "full_sub": Out(1),
+            "full_idx": Out(ib),
+            "full": In(1),
+            "set_full": Out(data.StructLayout({"en": 1, "sub": 1, "idx": ib, "value": 1})),
+            "stash_free_any": In(1),
+            "stash_free_slot": In(p.slot_bits),
+            "stash_write": Out(data.StructLayout({"en": 1, "slot": p.slot_bits,
+                                                  "entry": p.entry})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._p
+        W = p.ways
+
+        entry = Signal(p.entry)
+        i2 = Signal(p.index_bits)
+        moves = Signal(range(p.move_budget + 1))
+        m.d.comb += self.result.moves.eq(moves)
+
+        def global_bucket(sub, idx):
+            return Cat(idx[:max(0, (p.half - 1).bit_length())], sub)
+
+        def finish_in_stash():
+            m.d.comb += self.done.eq(1)
+            with m.If(self.stash_free_any):
+                m.d.comb += [
+                    self.stash_write.en.eq(1),
+                    self.stash_write.slot.eq(self.stash_free_slot),
+                    self.stash_write.entry.eq(entry),
+                    self.result.status.eq(GftStatus.INSERTED),
+                    self.result.loc.stash.eq(1),
+                    self.result.loc.way.eq(self.stash_free_slot),
+                ]
+            with m.Else():
+                m.d.comb += self.result.status.eq(GftStatus.FULL)
+
+        if p.move_budget == 0:
+            with m.FSM() as fsm:
+                with m.State("IDLE"):
+                    with m.If(self.start):
+                        m.d.sync += entry.eq(self.entry)
+                        m.next = "STASH"
+                with m.State("STASH"):
+                    finish_in_stash()
+                    m.next = "IDLE"
+            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+            return m
+
+        nodes = m.submodules.nodes = memory.Memory(
+            shape=self._node, depth=p.search_nodes, init=[])
+        node_wr = nodes.write_port()
+        node_rd = nodes.read_port(domain="comb")
+        node = node_rd.data
+
+        cur = Signal(range(p.search_nodes + 1))         # node being expanded
+        level_end = Signal(range(p.search_nodes + 1))   # first node of the next level
+        tail = Signal(range(p.search_nodes + 1))        # next free node slot
+        depth = Signal(range(p.move_budget + 1))        # moves a child of `cur` would need
+        node_sub = Signal()
+        word = Signal(p.bucket)
+        way = Signal(p.way_bits)                        # way decided this cycle
+        # Moves: the entry at (src node, src_way) goes to (dst_sub, dst_idx, dst_way).
+        src = Signal(range(max(2, p.search_nodes)))
+        src_way = Signal(p.way_bits)
+        src_sub = Signal()
+        src_idx = Signal(p.index_bits)
+        dst_sub = Signal()
+        dst_idx = Signal(p.index_bits)
+        dst_way = Signal(p.way_bits)
+        first = Signal()
+        fills = Signal()
+        moving = Signal(p.entry)
+
+        def alt_of(w):
+            e = word[w]
+            return ~node_sub, Mux(node_sub, e.i1, e.i2)
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [entry.eq(self.entry), i2.eq(self.root_i2), moves.eq(0)]
+                    m.d.comb += [node_wr.en.eq(1), node_wr.addr.eq(0),
+                                 node_wr.data.sub.eq(0), node_wr.data.idx.eq(self.root_i1)]
+                    m.next = "ROOT2"
+
+            with m.State("ROOT2"):
+                m.d.comb += [node_wr.en.eq(1), node_wr.addr.eq(1),
+                             node_wr.data.sub.eq(1), node_wr.data.idx.eq(i2)]
+                m.d.sync += [cur.eq(0), level_end.eq(2), tail.eq(2), depth.eq(1)]
+                m.next = "EXPAND_READ"
+
+            with m.State("EXPAND_READ"):
+                m.d.comb += [node_rd.addr.eq(cur), self.rd_addr[0].eq(node.idx),
+                             self.rd_addr[1].eq(node.idx)]
+                m.d.sync += node_sub.eq(node.sub)
+                m.next = "EXPAND_WAIT"
+
+            with m.State("EXPAND_WAIT"):
+                m.next = "EXPAND_LATCH"
+
+            with m.State("EXPAND_LATCH"):
+                m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0)]
+                m.next = "EXPAND_ASK"
+
+            with m.State("EXPAND_ASK"):
+                sub, idx = alt_of(0)
+                m.d.comb += [self.full_sub.eq(sub), self.full_idx.eq(idx)]
+                m.next = "EXPAND_WAY"
+
+            with m.State("EXPAND_WAY"):
+                # `full` answers for `way`; ask for the next way in the same cycle.
+                last_way = way == W - 1
+                sub, idx = alt_of(way)
+                next_sub, next_idx = alt_of(Mux(last_way, 0, way + 1))
+                m.d.comb += [self.full_sub.eq(next_sub), self.full_idx.eq(next_idx)]
+                store = depth != p.move_budget
+                with m.If(~self.full):
+                    m.d.sync += [src.eq(cur), src_way.eq(way), dst_sub.eq(sub),
+                                 dst_idx.eq(idx), first.eq(1)]
+                    m.next = "MOVE_READ"
+                with m.Else():
+                    with m.If(store):
+                        m.d.comb += [node_wr.en.eq(1), node_wr.addr.eq(tail),
+                                     node_wr.data.sub.eq(sub), node_wr.data.idx.eq(idx),
+                                     node_wr.data.parent.eq(cur), node_wr.data.way.eq(way)]
+                        m.d.sync += tail.eq(tail + 1)
+                    m.d.sync += way.eq(way + 1)
+                    with m.If(last_way):
+                        m.d.sync += cur.eq(cur + 1)
+                        with m.If(cur + 1 != level_end):
+                            m.next = "EXPAND_READ"
+                        with m.Elif(~store):
+                            m.next = "STASH"
+                        with m.Else():
+                            m.d.sync += [depth.eq(depth + 1), level_end.eq(tail + 1)]
+                            m.next = "EXPAND_READ"
+
+            with m.State("MOVE_READ"):
+                m.d.comb += [node_rd.addr.eq(src), self.rd_addr[0].eq(node.idx),
+                             self.rd_addr[1].eq(node.idx)]
+                # The free bucket is read beside the first source (other sub-table).
+                with m.If(first):
+                    m.d.comb += self.rd_addr[dst_sub].eq(dst_idx)
+                m.d.sync += [src_sub.eq(node.sub), src_idx.eq(node.idx)]
+                m.next = "MOVE_WAIT"
+
+            with m.State("MOVE_WAIT"):
+                m.next = "MOVE_LATCH"
+
+            with m.State("MOVE_LATCH"):
+                m.d.sync += moving.eq(self.rd_data[src_sub][src_way])
+                with m.If(first):
+                    free = Cat(self.rd_data[dst_sub][w].state == EntryState.INVALID
+                               for w in range(W))
+                    _, free_way = lowest(m, free, name="dst_free")
+                    m.d.sync += [dst_way.eq(free_way), fills.eq(popcount(free) == 1)]
+                m.next = "MOVE_WRITE"
+
+            with m.State("MOVE_WRITE"):
+                m.d.comb += [self.wr.en.eq(1), self.wr.sub.eq(dst_sub), self.wr.idx.eq(dst_idx),
+                             self.wr.way.eq(dst_way), self.wr.entry.eq(moving)]
+                with m.If(first):
+                    m.d.comb += [self.set_full.en.eq(1), self.set_full.sub.eq(dst_sub),
+                                 self.set_full.idx.eq(dst_idx), self.set_full.value.eq(fills)]
+                m.d.comb += node_rd.addr.eq(src)
+                m.d.sync += [moves.eq(moves + 1), first.eq(0), dst_sub.eq(src_sub),
+                             dst_idx.eq(src_idx), dst_way.eq(src_way),
+                             src.eq(node.parent), src_way.eq(node.way)]
+                # Nodes 0 and 1 are the roots: the new entry takes the way just vacated.
+                with m.If(src < 2):
+                    m.next = "FINAL"
+                with m.Else():
+                    m.next = "MOVE_READ"
+
+            with m.State("FINAL"):
+                m.d.comb += [self.wr.en.eq(1), self.wr.sub.eq(dst_sub), self.wr.idx.eq(dst_idx),
+                             self.wr.way.eq(dst_way), self.wr.entry.eq(entry),
+                             self.done.eq(1),
+                             self.result.status.eq(GftStatus.INSERTED),
+                             self.result.loc.bucket.eq(global_bucket(dst_sub, dst_idx)),
+                             self.result.loc.way.eq(dst_way)]
+                m.next = "IDLE"
+
+            with m.State("STASH"):
+                finish_in_stash()
+                m.next = "IDLE"
+
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m

@@ -1,0 +1,656 @@
+"""The global flow table (GFT) in hardware: the top that wires hash, RAMs, compare, stash,
+relocation and aging into one in-order request pipeline."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..hash.siphash import FlowHash
+from ..wire import FLOW_KEY
+from .aging import AgingScan, expired
+from .bucket import Placement, lowest
+from .compare import KeyCompare
+from .layouts import STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus
+from .queue import Queue, Skid
+from .relocate import Relocator
+from .stash import Stash
+
+
+__all__ = ["GlobalFlowTable"]
+
+
+_V4_MAPPED = 0xFFFF  # address bits [127:32] of an IPv4-mapped address
+
+
+class GlobalFlowTable(wiring.Component):
+    """The GFT: lookup, lookup-or-reserve, masked update and delete by full flow key, one
+    request per clock, with background aging. Bit for bit the rules of :mod:`sim.model.gft`
+    (which bucket, which way, which relocation path, which stash slot, the aging order), so
+    a scoreboard compares not only results but locations.
+
+    Organisation
+    ------------
+    Two sub-tables of ``buckets // 2`` buckets, each one :class:`~amaranth.lib.memory.Memory`
+    whose word is a whole bucket (``ways`` entries of :attr:`GftParams.entry`), with one
+    registered (non-transparent) read port and one write port with a write enable per way.
+    A key's first candidate is in sub-table 0 (``hash & (half-1)``), its second in sub-table 1
+    (``(hash >> 32) & (half-1)``), so both are read in the same cycle and no port is shared.
+    Beside them: the :class:`~hdl.gft.stash.Stash` (registers), a *full* bitmap (one bit per
+    bucket, registers) that the relocation search and the hazard logic read, and the
+    statistics counters. Every entry stores its full key (320 bits, or 128 in ``ipv4`` mode)
+    and its two in-sub-table bucket indexes.
+
+    Pipeline
+    --------
+    ``req`` -> :class:`~hdl.hash.siphash.FlowHash` (16 cycles; the whole request rides as its
+    tag) -> a 2-entry :class:`~hdl.gft.queue.Skid` that cuts the ready path -> then, one
+    cycle each:
+
+    I (issue)
+        Hazard and credit checks; read addresses go to both RAMs.
+    R
+        Block RAM output.
+    B
+        Output registered; first half of the full-key compare over ``2 * ways`` ways and the
+        stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways;
+        the stash is probed for entries that name the candidate buckets.
+    C
+        Second half of the compare; hit location and entry selected; placement of a new entry
+        (:class:`~hdl.gft.bucket.Placement`); the two lowest stash-return candidates per
+        candidate bucket (the op one ahead may take the first at its commit).
+    D (commit)
+        Decision and every state change of the op at one clock edge: RAM way write, stash
+        write, *full* bit, counters, and the response into an 8-deep output queue.
+
+    Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
+    *t + 22* when nothing waits, for every op and outcome except a RESERVE that needs the slow
+    path (below). Throughput: one request per clock.
+
+    Hazards (stall, not bypass)
+    ---------------------------
+    An op reads its two buckets at I and writes at D, four cycles later. A request is held at
+    I while an older RESERVE, UPDATE or DELETE that shares one of its buckets is between R and
+    D (same key implies same buckets), so it reads only after that write: back-to-back ops on
+    one bucket cost up to 4 stall cycles, and a second RESERVE of a key, even on the next
+    clock, HITs the first one's entry. LOOKUPs never write, so they never hold anything up.
+    The stash needs no extra rule: an op only ever touches the stash entries of its own key
+    (compare, update, delete) or of keys whose candidates include the bucket it frees (stash
+    return), and both cases share a bucket with any op on those keys.
+
+    Slow path (relocation)
+    ----------------------
+    A RESERVE whose two buckets are both full per the bitmap at I might need the relocation
+    search; nothing is issued behind it until it has committed. If at D it misses, the
+    :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
+    the RAM ports while the pipeline stays empty, then the response goes out and issue
+    resumes: (2 + (4 + ways) * expansions + 4 * moves + 1) extra cycles, 351 worst case with
+    the defaults. Such a RESERVE that hits (common at high load) only costs 4 idle issue
+    slots.
+
+    Aging
+    -----
+    In cycles when no request is waiting at I, the :class:`~hdl.gft.aging.AgingScan` issues a
+    scan step down the same pipeline (one in flight at a time): a stash slot, or a bucket from
+    a given way. At D it frees the first expired TENTATIVE entry (``timeout < (now - ts) mod
+    2**T < 2**(T-1)``), pulls back a stash entry into the freed way exactly like a delete, and
+    reports the entry on ``aged``. A request that shares a bucket with an in-flight scan step
+    cancels the step (it is retried later) instead of waiting: aging never stalls a request.
+    The cancel is decided a cycle early, at C, against every request that could issue before
+    the step commits (the two in the issue buffer and the one at the hash output), so the
+    hazard compare never sits in front of a commit. A step is issued only while ``aged`` has
+    room, so a slow consumer slows aging only.
+
+    Parameters (keyword only)
+    -------------------------
+    buckets, ways, stash, move_budget, key_mode, timestamp_bits, tag_width
+        See :class:`~hdl.gft.layouts.GftParams`, which validates them (``ValueError``).
+
+    Members
+    -------
+    req : ``In(stream.Signature(params.request))``
+        Requests (:class:`~hdl.gft.layouts.GftOp`). ``ready`` falls only when the hash
+        pipeline and the issue buffer are full, i.e. when I holds a request.
+    resp : ``Out(stream.Signature(params.response))``
+        One response per request, in request order: ``status``
+        (:class:`~hdl.gft.layouts.GftStatus`), the entry fields after the op (before it for
+        DELETE; zero on MISS, NOT_FOUND, FULL, REFUSED), ``loc`` (``stash`` and slot in
+        ``way``, or global ``bucket`` and ``way``) and the request's ``tag``. Backpressure
+        holds new requests at I once 8 responses are pending.
+    aged : ``Out(stream.Signature(params.aged))``
+        Every entry the scan frees: its key, fields, former location, the ``now`` it was judged
+        at, and ``seq``, the number of responses committed before it (mod 2**16), which places
+        the free in the response order.
+    secret : ``In(128)``
+        SipHash key (see :class:`~hdl.hash.siphash.FlowHash`). Change it only while the table
+        is empty: entries stay where the old secret put them.
+    now : ``In(timestamp_bits)``
+        Current time, in the caller's ticks; sampled at D for timestamps and at B for aging.
+    timeout : ``In(timestamp_bits)``
+        Age beyond which a TENTATIVE entry is freed; ``2**(T-1) - 1`` or more disables aging.
+    stats : ``Out(params.stats)``
+        Counters (:data:`~hdl.gft.layouts.STAT_COUNTERS`), ``occupancy`` (live entries) and
+        ``stash_used``, registered.
+
+    Attributes
+    ----------
+    params : GftParams
+    storage : dict
+        After elaboration: ``{"rams": (sub-table 0, sub-table 1), "stash": Stash}``, so a
+        simulation can read the whole table (``ctx.get(rams[s].data[i])``,
+        ``ctx.get(stash.slots)``).
+    """
+
+    RESPONSE_DEPTH = 8
+    """Responses the output queue holds; a request is issued only with a free place reserved
+    for its response, and 8 covers the 6-cycle round trip of a place at full rate."""
+
+    def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, key_mode="dual",
+                 timestamp_bits=16, tag_width=8):
+        self.params = p = GftParams(buckets=buckets, ways=ways, stash=stash,
+                                    move_budget=move_budget, key_mode=key_mode,
+                                    timestamp_bits=timestamp_bits, tag_width=tag_width)
+        super().__init__({
+            "req": In(stream.Signature(p.request)),
+            "resp": Out(stream.Signature(p.response)),
+            "aged": Out(stream.Signature(p.aged)),
+            "secret": In(128),
+            "now": In(timestamp_bits),
+            "timeout": In(timestamp_bits),
+            "stats": Out(p.stats),
+        })
+
+    # --- Key forms ---------------------------------------------------------------------------
+
+    def _stored_key(self, key):
+        """(storable, stored form) of a FLOW_KEY view."""
+        if self.params.key_mode == "dual":
+            return C(1, 1), key.as_value()
+        storable = (key.src_addr[32:] == _V4_MAPPED) & (key.dst_addr[32:] == _V4_MAPPED)
+        return storable, Cat(key.src_addr[:32], key.dst_addr[:32], key.src_port, key.dst_port,
+                             key.proto, key.zone)
+
+    def _flow_key(self, m, stored):
+        """FLOW_KEY view of a stored key view (IPv4 addresses mapped back to IPv6)."""
+        if self.params.key_mode == "dual":
+            return stored
+        key = Signal(FLOW_KEY.layout, name="ipv4_flow_key")
+        m.d.comb += [
+            key.src_addr.eq(Cat(stored.src_addr, C(_V4_MAPPED, 96))),
+            key.dst_addr.eq(Cat(stored.dst_addr, C(_V4_MAPPED, 96))),
+            key.src_port.eq(stored.src_port), key.dst_port.eq(stored.dst_port),
+            key.proto.eq(stored.proto), key.zone.eq(stored.zone),
+        ]
+        return key
+
+    # --- Elaboration -------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        W, S, IB = p.ways, max(1, p.stash), p.index_bits
+
+        # --- Hash and issue buffer -----------------------------------------------------------
+
+        hasher = m.submodules.hash = FlowHash(tag_width=p.request.size)
+        m.d.comb += [
+            hasher.secret.eq(self.secret),
+            hasher.i_stream.valid.eq(self.req.valid),
+            hasher.i_stream.payload.key.eq(self.req.payload.key),
+            hasher.i_stream.payload.tag.eq(self.req.payload),
+            self.req.ready.eq(hasher.i_stream.ready),
+        ]
+        head_layout = data.StructLayout({"hash": 64, "req": p.request})
+        skid = m.submodules.skid = Skid(shape=head_layout)
+        m.d.comb += [
+            skid.i.valid.eq(hasher.o_stream.valid),
+            skid.i.payload.eq(hasher.o_stream.payload),   # {hash, tag} packs as {hash, req}
+            hasher.o_stream.ready.eq(skid.i.ready),
+        ]
+
+        def candidates(hash_value):
+            """(i1, i2): the bucket indexes in sub-table 0 and 1 of a 64-bit hash."""
+            if p.half == 1:
+                return C(0, 1), C(0, 1)
+            return hash_value[:IB], hash_value[32:32 + IB]
+
+        # --- Storage -------------------------------------------------------------------------
+
+        rams = [memory.Memory(shape=p.bucket, depth=p.half, init=[]) for _ in range(2)]
+        m.submodules.ram0, m.submodules.ram1 = rams
+        rd = [ram.read_port() for ram in rams]          # transparent_for=(): old data on a clash
+        wr = [ram.write_port(granularity=1) for ram in rams]
+        full = [Signal(p.half, name=f"full{s}") for s in range(2)]
+
+        st = m.submodules.stash = Stash(p)
+        # For inspection in simulation (tests read the whole table through these).
+        self.storage = {"rams": rams, "stash": st}
+        aging = m.submodules.aging = AgingScan(p)
+        reloc = m.submodules.relocator = Relocator(p)
+        resp_q = m.submodules.resp_queue = Queue(shape=p.response, depth=self.RESPONSE_DEPTH)
+        aged_q = m.submodules.aged_queue = Queue(shape=p.aged, depth=2)
+        wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
+        wiring.connect(m, aged_q.o, wiring.flipped(self.aged))
+
+        stats = Signal(p.stats)
+        m.d.comb += [self.stats.eq(stats), self.stats.stash_used.eq(st.used)]
+        resp_count = Signal(16)
+        live = Cat(st.slots[j].state != EntryState.INVALID for j in range(S))
+
+        # --- Pipeline records ----------------------------------------------------------------
+
+        op_layout = data.StructLayout({
+            "valid": 1,
+            "scan": 1,          # an aging step, not a request
+            "scan_stash": 1,    # ... of a stash slot (else of a bucket)
+            "writer": 1,        # a request that may write: RESERVE, UPDATE, DELETE
+            "maybe_slow": 1,    # a RESERVE whose buckets were both full at I
+            "t1": 1, "t2": 1,   # touches bucket i1 of sub-table 0 / i2 of sub-table 1
+            "i1": IB, "i2": IB,
+            "slot": p.slot_bits,
+            "way": p.way_bits,  # aging: first way to examine
+            "req": p.request,
+        })
+        s1, s2, s3, s4 = (Signal(op_layout, name=f"s{k}") for k in (1, 2, 3, 4))
+        stages = (s1, s2, s3, s4)
+
+        def touches(s, t1, t2, i1, i2):
+            return s.valid & ((s.t1 & t1 & (s.i1 == i1)) | (s.t2 & t2 & (s.i2 == i2)))
+
+        # --- I: issue ------------------------------------------------------------------------
+
+        head = skid.o.payload
+        head_valid = skid.o.valid
+        h_i1, h_i2 = candidates(head.hash)
+
+        credits = Signal(range(self.RESPONSE_DEPTH + 1), init=self.RESPONSE_DEPTH)
+        scan_inflight = Signal()
+        blocked = Signal()
+        m.d.comb += blocked.eq(reloc.busy | Cat(s.valid & s.maybe_slow for s in stages).any())
+
+        req_waits = Cat(touches(s, 1, 1, h_i1, h_i2) & s.writer for s in stages).any()
+        issue_req = Signal()
+        m.d.comb += [
+            issue_req.eq(head_valid & ~req_waits & ~blocked & (credits != 0)),
+            skid.o.ready.eq(issue_req),
+        ]
+
+        target = aging.target
+        scan_slot = st.slots[target.slot]
+        scan_live_slot = scan_slot.state != EntryState.INVALID
+        scan_t1 = Mux(target.stash, scan_live_slot, target.sub == 0)
+        scan_t2 = Mux(target.stash, scan_live_slot, target.sub == 1)
+        scan_i1 = Mux(target.stash, scan_slot.i1, target.idx)
+        scan_i2 = Mux(target.stash, scan_slot.i2, target.idx)
+        scan_waits = Cat(touches(s, scan_t1, scan_t2, scan_i1, scan_i2) & s.writer
+                         for s in stages).any()
+        issue_scan = Signal()
+        m.d.comb += issue_scan.eq(~head_valid & ~blocked & ~scan_inflight & aged_q.i.ready &
+                                  ~scan_waits)
+
+        for s in range(2):
+            with m.If(reloc.busy):
+                m.d.comb += rd[s].addr.eq(reloc.rd_addr[s])
+            with m.Elif(head_valid):
+                m.d.comb += rd[s].addr.eq((h_i1, h_i2)[s])
+            with m.Else():
+                m.d.comb += rd[s].addr.eq(target.idx)
+
+        # Only `valid` depends on the issue decision; the rest loads every cycle.
+        m.d.sync += [
+            s1.valid.eq(issue_req | issue_scan),
+            s1.scan.eq(~head_valid), s1.scan_stash.eq(target.stash),
+            s1.writer.eq(head.req.op != GftOp.LOOKUP),
+            s1.maybe_slow.eq(head_valid & (head.req.op == GftOp.RESERVE) &
+                             full[0].bit_select(h_i1, 1) & full[1].bit_select(h_i2, 1)),
+            s1.t1.eq(head_valid | scan_t1), s1.t2.eq(head_valid | scan_t2),
+            s1.i1.eq(Mux(head_valid, h_i1, scan_i1)), s1.i2.eq(Mux(head_valid, h_i2, scan_i2)),
+            s1.slot.eq(target.slot), s1.way.eq(target.way),
+            s1.req.eq(head.req),
+        ]
+
+        # An aging step in flight must never commit after a request that read its bucket
+        # before the commit. A request issued while the step is at R, B or C cancels it as it
+        # moves on; any request that could issue while it is at D is already in the issue
+        # buffer or at the hash output when it is at C, and cancels it from there. (Checking
+        # at issue against D instead would put the hazard compare in front of every commit.)
+        cancel = [issue_req & touches(s, 1, 1, h_i1, h_i2) & s.scan for s in stages[:3]]
+        next_up = [(skid.held[0], skid.entries[0].hash), (skid.held[1], skid.entries[1].hash),
+                   (hasher.o_stream.valid, hasher.o_stream.payload.hash)]
+        doomed = Cat(valid & touches(s3, 1, 1, *candidates(hash_value))
+                     for valid, hash_value in next_up).any() & s3.scan
+        cancel[2] = cancel[2] | doomed
+
+        # R -> B -> C -> D: ops advance every cycle; a cancelled aging step becomes a bubble.
+        for k, (here, there) in enumerate(zip(stages, stages[1:])):
+            m.d.sync += there.eq(here)
+            with m.If(cancel[k]):
+                m.d.sync += there.valid.eq(0)
+        d_valid = s4.valid
+
+        # --- B: registered buckets, first half of the compare, aging's expired ways ---------
+
+        words = [Signal(p.bucket, name=f"b_word{s}") for s in range(2)]
+        m.d.sync += [words[s].eq(rd[s].data) for s in range(2)]
+
+        b_storable, b_key = self._stored_key(s2.req.key)
+        cmp = m.submodules.compare = KeyCompare(width=p.key.size, count=2 * W + S)
+        m.d.comb += cmp.key.eq(b_key)
+        for n in range(2 * W + S):
+            e = words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
+            m.d.comb += [cmp.stored[n].eq(e.key), cmp.valid[n].eq(e.state != EntryState.INVALID)]
+
+        scan_word = p.bucket(Mux(s2.t1, words[0], words[1]))
+        m.d.comb += [st.probe_i1.eq(s2.i1), st.probe_i2.eq(s2.i2)]
+
+        c_extra = data.StructLayout({
+            "storable": 1, "old": W, "now": p.timestamp_bits,
+            "words": data.ArrayLayout(p.bucket, 2), "probe1": S, "probe2": S,
+        })
+        c = Signal(c_extra, name="c_extra")
+        m.d.sync += [
+            c.storable.eq(b_storable),
+            c.old.eq(Cat(expired(scan_word[w].state, scan_word[w].timestamp, self.now,
+                                 self.timeout) & (s2.way <= w) for w in range(W))),
+            c.now.eq(self.now),
+            c.words[0].eq(words[0]), c.words[1].eq(words[1]),
+            c.probe1.eq(st.probe1), c.probe2.eq(st.probe2),
+        ]
+
+        # --- C: hits, selection, placement, stash-return candidates --------------------------
+
+        match = cmp.match & Mux(c.storable, 2 ** (2 * W + S) - 1, 0)
+        h1_any, h1_way = lowest(m, match[:W], name="hit1")
+        h2_any, h2_way = lowest(m, match[W:2 * W], name="hit2")
+        hs_any, hs_slot = lowest(m, match[2 * W:], name="hits")
+        old_any, old_way = lowest(m, c.old, name="old")
+
+        place = m.submodules.placement = Placement(ways=W)
+        m.d.comb += [
+            place.free1.eq(Cat(c.words[0][w].state == EntryState.INVALID for w in range(W))),
+            place.free2.eq(Cat(c.words[1][w].state == EntryState.INVALID for w in range(W))),
+        ]
+
+        stash_old = expired(st.slots[s3.slot].state, st.slots[s3.slot].timestamp, self.now,
+                            self.timeout)
+
+        # Stash return: the lowest live slot naming the freed bucket. The op one ahead (now at
+        # D) may take that slot at this edge, and it can take only one, so the two lowest
+        # candidates of each sub-table go on and D uses the second if the first is gone.
+        ret = []
+        for n, probe in enumerate((c.probe1, c.probe2)):
+            vector = probe & live
+            first_any, first = lowest(m, vector, name=f"ret{n}_first")
+            second_any, second = lowest(m, vector & ~(1 << first), name=f"ret{n}_second")
+            ret.append((first_any, first, second_any, second))
+
+        d_extra = data.StructLayout({
+            "hit": 1, "in2": 1, "in_stash": 1, "way": p.way_bits, "slot": p.slot_bits,
+            "sel": p.entry,         # hit entry; for aging, the entry to free
+            "old": 1,               # aging: something to free
+            "place_any": 1, "place_second": 1, "place_way": p.way_bits, "place_fills": 1,
+            "ret": data.ArrayLayout(data.StructLayout({
+                "first_any": 1, "first": p.slot_bits, "second_any": 1, "second": p.slot_bits}),
+                2),
+            "now": p.timestamp_bits, "storable": 1,
+        })
+        d = Signal(d_extra, name="d_extra")
+        m.d.sync += [
+            d.place_any.eq(place.any), d.place_second.eq(place.second),
+            d.place_way.eq(place.way), d.place_fills.eq(place.fills),
+            d.now.eq(c.now), d.hit.eq(0), d.old.eq(0), d.storable.eq(c.storable),
+        ]
+        for n, (first_any, first, second_any, second) in enumerate(ret):
+            m.d.sync += [d.ret[n].first_any.eq(first_any), d.ret[n].first.eq(first),
+                         d.ret[n].second_any.eq(second_any), d.ret[n].second.eq(second)]
+        with m.If(s3.scan & s3.scan_stash):
+            m.d.sync += [d.old.eq(stash_old), d.in_stash.eq(1), d.slot.eq(s3.slot),
+                         d.sel.eq(st.slots[s3.slot]), d.now.eq(self.now)]
+        with m.Elif(s3.scan):
+            m.d.sync += [d.old.eq(old_any), d.in2.eq(s3.t2), d.in_stash.eq(0),
+                         d.way.eq(old_way), d.sel.eq(c.words[s3.t2][old_way])]
+        with m.Else():
+            m.d.sync += [d.hit.eq(h1_any | h2_any | hs_any), d.in2.eq(h2_any),
+                         d.in_stash.eq(hs_any), d.slot.eq(hs_slot)]
+            with m.If(h1_any):
+                m.d.sync += [d.way.eq(h1_way), d.sel.eq(c.words[0][h1_way])]
+            with m.Elif(h2_any):
+                m.d.sync += [d.way.eq(h2_way), d.sel.eq(c.words[1][h2_way])]
+            with m.Else():
+                m.d.sync += d.sel.eq(st.slots[hs_slot])
+
+        # --- D: decide and commit ------------------------------------------------------------
+
+        req = s4.req
+        _, d_key = self._stored_key(req.key)
+        new_entry = Signal(p.entry)
+        m.d.comb += [
+            new_entry.state.eq(req.state), new_entry.key.eq(d_key), new_entry.fid.eq(req.fid),
+            new_entry.timestamp.eq(self.now), new_entry.aware.eq(req.aware),
+            new_entry.counter.eq(req.counter), new_entry.predict.eq(req.predict),
+            new_entry.i1.eq(s4.i1), new_entry.i2.eq(s4.i2),
+        ]
+        updated = Signal(p.entry)
+        mask = req.mask
+        m.d.comb += [
+            updated.eq(d.sel),
+            updated.fid.eq(Mux(mask.fid, req.fid, d.sel.fid)),
+            updated.state.eq(Mux(mask.state, req.state, d.sel.state)),
+            updated.aware.eq(d.sel.aware | Mux(mask.aware, req.aware, 0)),
+            updated.counter.eq(Mux(mask.counter, req.counter, d.sel.counter)),
+            updated.predict.eq(Mux(mask.predict, req.predict, d.sel.predict)),
+            updated.timestamp.eq(Mux(mask.touch, self.now, d.sel.timestamp)),
+        ]
+
+        # Stash return (see C): the first candidate unless the op ahead just took it.
+        ret_c = d.ret[d.in2]
+        use_second = ~live.bit_select(ret_c.first, 1)
+        ret_any = Mux(use_second, ret_c.second_any, ret_c.first_any)
+        ret_slot = Mux(use_second, ret_c.second, ret_c.first)
+        ret_entry = st.slots[ret_slot]
+
+        # Every state change of the op, driven combinationally and taken at the clock edge.
+        w_en = Signal()
+        w_sub = Signal()
+        w_way = Signal(p.way_bits)
+        w_entry = Signal(p.entry)
+        set_full = Signal()          # write the bucket's full bit...
+        full_value = Signal()        # ... with this value
+        s_write = Signal()
+        s_slot = Signal(p.slot_bits)
+        s_entry = Signal(p.entry)
+        push = Signal()
+        status = Signal(GftStatus)
+        out_fields = Signal(p.entry)
+        out_loc = Signal(p.location)
+        free_here = Signal()         # free the selected way/slot (delete or aging)
+        count = {name: Signal(name=f"count_{name}") for name in STAT_COUNTERS
+                 if name != "relocations"}
+        occ_up = Signal()
+        occ_down = Signal()
+        aged_push = Signal()
+        aging_step = Signal()
+        start_slow = Signal()
+
+        bucket_idx = Mux(d.in2, s4.i2, s4.i1)
+
+        def global_bucket(second, idx):
+            return Cat(idx[:max(0, (p.half - 1).bit_length())], second)
+
+        m.d.comb += [
+            out_loc.stash.eq(d.in_stash),
+            out_loc.way.eq(Mux(d.in_stash, d.slot, d.way)),
+            out_loc.bucket.eq(Mux(d.in_stash, 0, global_bucket(d.in2, bucket_idx))),
+        ]
+
+        with m.If(free_here):
+            with m.If(d.in_stash):
+                m.d.comb += [s_write.eq(1), s_slot.eq(d.slot), s_entry.state.eq(EntryState.INVALID)]
+            with m.Else():
+                m.d.comb += [w_en.eq(1), w_sub.eq(d.in2), w_way.eq(d.way)]
+                with m.If(ret_any):
+                    m.d.comb += [w_entry.eq(ret_entry), s_write.eq(1), s_slot.eq(ret_slot),
+                                 s_entry.state.eq(EntryState.INVALID),
+                                 count["stash_returns"].eq(1)]
+                with m.Else():
+                    m.d.comb += [w_entry.state.eq(EntryState.INVALID), set_full.eq(1),
+                                 full_value.eq(0)]
+            m.d.comb += occ_down.eq(1)
+
+        with m.If(d_valid & s4.scan):
+            m.d.comb += aging_step.eq(1)
+            with m.If(d.old):
+                m.d.comb += [free_here.eq(1), aged_push.eq(1), count["aged_out"].eq(1)]
+
+        with m.If(d_valid & ~s4.scan):
+            m.d.comb += [push.eq(1), out_fields.eq(d.sel)]
+            with m.Switch(req.op):
+                with m.Case(GftOp.LOOKUP):
+                    m.d.comb += [status.eq(Mux(d.hit, GftStatus.HIT, GftStatus.MISS)),
+                                 count["lookups"].eq(1), count["hits"].eq(d.hit),
+                                 count["misses"].eq(~d.hit)]
+                with m.Case(GftOp.RESERVE):
+                    m.d.comb += [count["lookups"].eq(1), count["hits"].eq(d.hit),
+                                 count["misses"].eq(~d.hit)]
+                    with m.If(d.hit):
+                        m.d.comb += status.eq(GftStatus.HIT)
+                    with m.Elif(~d.storable | (req.state == EntryState.INVALID)):
+                        m.d.comb += [status.eq(GftStatus.REFUSED), count["refused"].eq(1)]
+                    with m.Elif(d.place_any):
+                        m.d.comb += [
+                            status.eq(GftStatus.INSERTED), count["inserts"].eq(1),
+                            occ_up.eq(1), out_fields.eq(new_entry),
+                            w_en.eq(1), w_sub.eq(d.place_second), w_way.eq(d.place_way),
+                            w_entry.eq(new_entry),
+                            set_full.eq(d.place_fills), full_value.eq(1),
+                            out_loc.stash.eq(0), out_loc.way.eq(d.place_way),
+                            out_loc.bucket.eq(global_bucket(
+                                d.place_second, Mux(d.place_second, s4.i2, s4.i1))),
+                        ]
+                    with m.Else():
+                        m.d.comb += [push.eq(0), start_slow.eq(1)]
+                with m.Case(GftOp.UPDATE):
+                    with m.If(mask.state & (req.state == EntryState.INVALID)):
+                        m.d.comb += [status.eq(GftStatus.REFUSED), count["refused"].eq(1)]
+                    with m.Elif(d.hit):
+                        m.d.comb += [status.eq(GftStatus.UPDATED), count["updates"].eq(1),
+                                     out_fields.eq(updated)]
+                        with m.If(d.in_stash):
+                            m.d.comb += [s_write.eq(1), s_slot.eq(d.slot), s_entry.eq(updated)]
+                        with m.Else():
+                            m.d.comb += [w_en.eq(1), w_sub.eq(d.in2), w_way.eq(d.way),
+                                         w_entry.eq(updated)]
+                    with m.Else():
+                        m.d.comb += status.eq(GftStatus.NOT_FOUND)
+                with m.Case(GftOp.DELETE):
+                    with m.If(d.hit):
+                        m.d.comb += [status.eq(GftStatus.DELETED), count["deletes"].eq(1),
+                                     free_here.eq(1)]
+                    with m.Else():
+                        m.d.comb += status.eq(GftStatus.NOT_FOUND)
+
+        # Slow path: the Relocator owns the RAM ports, stash insert and the full bit of the
+        # free bucket until `done`; nothing else is in flight meanwhile.
+        slow_req = Signal(p.request)
+        slow_entry = Signal(p.entry)
+        with m.If(start_slow):
+            m.d.sync += [slow_req.eq(req), slow_entry.eq(new_entry)]
+        m.d.comb += [
+            reloc.start.eq(start_slow),
+            reloc.root_i1.eq(s4.i1), reloc.root_i2.eq(s4.i2), reloc.entry.eq(new_entry),
+            reloc.rd_data[0].eq(words[0]), reloc.rd_data[1].eq(words[1]),
+            reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
+        ]
+        full_answer = Signal()
+        m.d.sync += full_answer.eq(full[0].bit_select(reloc.full_idx, 1) & ~reloc.full_sub |
+                                   full[1].bit_select(reloc.full_idx, 1) & reloc.full_sub)
+        m.d.comb += reloc.full.eq(full_answer)
+
+        with m.If(reloc.done):
+            inserted = reloc.result.status == GftStatus.INSERTED
+            m.d.comb += [
+                push.eq(1), status.eq(reloc.result.status),
+                out_fields.eq(slow_entry),
+                out_loc.eq(reloc.result.loc),
+                count["inserts"].eq(inserted), count["stash_inserts"].eq(
+                    inserted & reloc.result.loc.stash),
+                count["insert_failures"].eq(~inserted),
+                occ_up.eq(inserted),
+            ]
+            with m.If(reloc.stash_write.en):
+                m.d.comb += [s_write.eq(1), s_slot.eq(reloc.stash_write.slot),
+                             s_entry.eq(reloc.stash_write.entry)]
+
+        # RAM write ports: one way of one bucket per cycle from D or the Relocator.
+        for s in range(2):
+            with m.If(reloc.wr.en):
+                m.d.comb += [wr[s].addr.eq(reloc.wr.idx),
+                             wr[s].en.eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))]
+                m.d.comb += [wr[s].data[w].eq(reloc.wr.entry) for w in range(W)]
+            with m.Else():
+                m.d.comb += [wr[s].addr.eq(Mux(w_sub, s4.i2, s4.i1)),
+                             wr[s].en.eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))]
+                m.d.comb += [wr[s].data[w].eq(w_entry) for w in range(W)]
+
+        # Full bitmap.
+        for s in range(2):
+            with m.If(set_full & (w_sub == s)):
+                m.d.sync += full[s].bit_select(Mux(w_sub, s4.i2, s4.i1), 1).eq(full_value)
+            with m.If(reloc.set_full.en & (reloc.set_full.sub == s)):
+                m.d.sync += full[s].bit_select(reloc.set_full.idx, 1).eq(reloc.set_full.value)
+
+        # Stash writes.
+        m.d.comb += [st.write.en.eq(s_write), st.write.slot.eq(s_slot), st.write.entry.eq(s_entry)]
+
+        # Responses.
+        resp = resp_q.i.payload
+        found = ~Cat(status == code for code in (GftStatus.MISS, GftStatus.NOT_FOUND,
+                                                 GftStatus.FULL, GftStatus.REFUSED)).any()
+        m.d.comb += [
+            resp_q.i.valid.eq(push),
+            resp.op.eq(Mux(reloc.done, GftOp.RESERVE, req.op)),
+            resp.status.eq(status),
+        ]
+        with m.If(found):
+            m.d.comb += resp.loc.eq(out_loc)
+            m.d.comb += [resp.entry.fid.eq(out_fields.fid), resp.entry.state.eq(out_fields.state),
+                         resp.entry.timestamp.eq(out_fields.timestamp),
+                         resp.entry.aware.eq(out_fields.aware),
+                         resp.entry.counter.eq(out_fields.counter),
+                         resp.entry.predict.eq(out_fields.predict)]
+        if p.tag_width:
+            m.d.comb += resp.tag.eq(Mux(reloc.done, slow_req.tag, req.tag))
+        with m.If(push):
+            m.d.sync += resp_count.eq(resp_count + 1)
+
+        # Credits: one per response place, taken at issue and returned when read out.
+        m.d.sync += credits.eq(credits - issue_req + (self.resp.valid & self.resp.ready))
+
+        # Aging bookkeeping.
+        with m.If(issue_scan):
+            m.d.sync += scan_inflight.eq(1)
+        with m.If((d_valid & s4.scan) | Cat(cancel).any()):
+            m.d.sync += scan_inflight.eq(0)
+        m.d.comb += [
+            aging.step.en.eq(aging_step),
+            aging.step.freed.eq(d.old & ~s4.scan_stash),
+            aging.step.way.eq(d.way),
+        ]
+        aged = aged_q.i.payload
+        m.d.comb += [
+            aged_q.i.valid.eq(aged_push),
+            aged.key.eq(self._flow_key(m, d.sel.key)),
+            aged.entry.fid.eq(d.sel.fid), aged.entry.state.eq(d.sel.state),
+            aged.entry.timestamp.eq(d.sel.timestamp), aged.entry.aware.eq(d.sel.aware),
+            aged.entry.counter.eq(d.sel.counter), aged.entry.predict.eq(d.sel.predict),
+            aged.loc.eq(out_loc), aged.now.eq(d.now), aged.seq.eq(resp_count),
+        ]
+
+        # Statistics.
+        for name, inc in count.items():
+            with m.If(inc):
+                m.d.sync += getattr(stats, name).eq(getattr(stats, name) + 1)
+        with m.If(reloc.done):
+            m.d.sync += stats.relocations.eq(stats.relocations + reloc.result.moves)
+        m.d.sync += stats.occupancy.eq(stats.occupancy + occ_up - occ_down)
+
+        return m

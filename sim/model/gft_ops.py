@@ -1,0 +1,177 @@
+"""The hardware GFT's operations on the golden model: what each request must answer.
+
+:class:`hdl.gft.table.GlobalFlowTable` takes requests (:class:`~hdl.gft.layouts.GftOp`) and
+answers each with a status, the entry and its location. :class:`GftOpsModel` gives the same
+answer from :class:`sim.model.gft.GlobalFlowTable`, so a scoreboard can compare results *and*
+locations; :class:`Request`, :class:`Response` and :class:`Aged` are the Python values of the
+stream payloads, converted with the layouts of :class:`hdl.gft.layouts.GftParams`.
+"""
+
+from dataclasses import dataclass, field
+
+from hdl.gft.layouts import EntryState, GftOp, GftStatus
+from sim.flowkey import FlowKey
+
+from .gft import GlobalFlowTable, TableFull
+
+
+__all__ = ["Request", "Response", "Aged", "GftOpsModel", "MASK_FIELDS"]
+
+
+MASK_FIELDS = ("fid", "state", "aware", "counter", "predict", "touch")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request. ``mask`` names the fields an UPDATE writes (:data:`MASK_FIELDS`)."""
+    op: GftOp
+    key: FlowKey
+    fid: int = 0
+    state: EntryState = EntryState.TENTATIVE
+    aware: int = 0
+    counter: int = 0
+    predict: bool = False
+    mask: frozenset = frozenset()
+    tag: int = 0
+
+    def payload(self, params):
+        """The request as a dict for ``ctx.set(dut.req.payload, ...)``."""
+        out = {"op": self.op, "key": self.key._asdict(), "fid": self.fid, "state": self.state,
+               "aware": self.aware, "counter": self.counter, "predict": int(self.predict),
+               "mask": {name: int(name in self.mask) for name in MASK_FIELDS}}
+        if params.tag_width:
+            out["tag"] = self.tag
+        return out
+
+
+def _location(loc):
+    """A location payload as the model spells it: ``(bucket, way)`` or ``('stash', slot)``."""
+    return ("stash", loc.way) if loc.stash else (loc.bucket, loc.way)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One response: the status, the entry fields (None when there is no entry), the location
+    (model spelling, None when there is no entry) and the tag."""
+    op: GftOp
+    status: GftStatus
+    fields: dict = None
+    loc: tuple = None
+    tag: int = 0
+
+    @classmethod
+    def from_payload(cls, payload, params):
+        """From ``ctx.get(dut.resp.payload)``."""
+        status = GftStatus(payload.status)
+        found = status not in (GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL,
+                               GftStatus.REFUSED)
+        e = payload.entry
+        fields = dict(fid=e.fid, state=EntryState(e.state), timestamp=e.timestamp,
+                      aware=e.aware, counter=e.counter, predict=bool(e.predict))
+        return cls(op=GftOp(payload.op), status=status, fields=fields if found else None,
+                   loc=_location(payload.loc) if found else None,
+                   tag=payload.tag if params.tag_width else 0)
+
+
+@dataclass(frozen=True)
+class Aged:
+    """One entry freed by the aging scan."""
+    key: FlowKey
+    fields: dict
+    loc: tuple
+    now: int
+    seq: int
+
+    @classmethod
+    def from_payload(cls, payload, params):
+        e = payload.entry
+        k = payload.key
+        key = FlowKey(k.src_addr, k.dst_addr, k.src_port, k.dst_port, k.proto, k.zone)
+        fields = dict(fid=e.fid, state=EntryState(e.state), timestamp=e.timestamp,
+                      aware=e.aware, counter=e.counter, predict=bool(e.predict))
+        return cls(key=key, fields=fields, loc=_location(payload.loc), now=payload.now,
+                   seq=payload.seq)
+
+
+def _fields(entry):
+    return dict(fid=entry.fid, state=entry.state, timestamp=entry.timestamp, aware=entry.aware,
+                counter=entry.counter, predict=entry.predict)
+
+
+@dataclass
+class GftOpsModel:
+    """The golden model behind the hardware's request interface.
+
+    ``table`` is a :class:`sim.model.gft.GlobalFlowTable` built with the hardware's
+    parameters; the model's ``tentative_timeout`` is only used by its own ``age`` sweeps,
+    while :meth:`age_slot` judges with the timeout the hardware was given.
+    """
+    table: GlobalFlowTable
+    counts: dict = field(default_factory=lambda: {"updates": 0, "refused": 0})
+
+    def request(self, req, now):
+        """Apply ``req`` at time ``now`` (the timestamp an insert or a touch writes) and
+        return the :class:`Response` the hardware must give."""
+        t, key = self.table, req.key
+
+        def answer(status, entry=None, loc=None):
+            return Response(op=req.op, status=status, fields=_fields(entry) if entry else None,
+                            loc=loc if entry else None, tag=req.tag)
+
+        if req.op == GftOp.LOOKUP:
+            e = t.lookup(key)
+            return answer(GftStatus.HIT if e else GftStatus.MISS, e, t.location(key))
+        if req.op == GftOp.RESERVE:
+            e = t.lookup(key)
+            if e is not None:
+                return answer(GftStatus.HIT, e, t.location(key))
+            if req.state == EntryState.INVALID or not (t.key_mode == "dual" or key.is_ipv4):
+                self.counts["refused"] += 1
+                return answer(GftStatus.REFUSED)
+            try:
+                e = t.insert(key, fid=req.fid, state=req.state, timestamp=now, aware=req.aware,
+                             counter=req.counter, predict=bool(req.predict))
+            except TableFull:
+                return answer(GftStatus.FULL)
+            return answer(GftStatus.INSERTED, e, t.location(key))
+        if req.op == GftOp.UPDATE:
+            if "state" in req.mask and req.state == EntryState.INVALID:
+                self.counts["refused"] += 1
+                return answer(GftStatus.REFUSED)
+            loc = t.location(key)
+            if loc is None:
+                return answer(GftStatus.NOT_FOUND)
+            e = t.update(key)       # no fields: the entry, nothing counted
+            changes = {name: getattr(req, name) for name in ("fid", "state", "counter")
+                       if name in req.mask}
+            if "predict" in req.mask:
+                changes["predict"] = bool(req.predict)
+            if "aware" in req.mask:
+                changes["aware"] = e.aware | req.aware
+            if "touch" in req.mask:
+                changes["timestamp"] = now
+            e = t.update(key, **changes)
+            self.counts["updates"] += 1
+            return answer(GftStatus.UPDATED, e, loc)
+        loc = t.location(key)
+        e = t.delete(key)
+        return answer(GftStatus.DELETED if e else GftStatus.NOT_FOUND, e, loc)
+
+    def age_slot(self, loc, now, timeout):
+        """Apply one aging step that the hardware reported freeing ``loc`` (judged at ``now``
+        with ``timeout``); returns the model's entry, or None when the model would not free
+        it."""
+        t = self.table
+        saved = t.tentative_timeout
+        t.tentative_timeout = timeout
+        try:
+            return t.age_slot(loc, now)
+        finally:
+            t.tentative_timeout = saved
+
+    @property
+    def stats(self):
+        """The model's counters under the hardware's names."""
+        s = self.table.stats
+        s.update(self.counts)
+        return s

@@ -1,0 +1,435 @@
+"""Unit tests of the GFT's hardware blocks in Amaranth's simulator: parameters, full-key
+compare, placement, stash, aging cursor and expiry, relocation search and moves, the queue.
+
+Each block is checked against the golden model's rule (sim/model/gft.py) it implements.
+Random tests print their seed and replay with SEED=<n>.
+"""
+
+import inspect
+import itertools
+
+import pytest
+from amaranth.hdl import *
+from amaranth.lib import memory
+from amaranth.sim import Simulator
+
+from hdl.gft.aging import AgingScan, expired
+from hdl.gft.bucket import Placement
+from hdl.gft.compare import KeyCompare
+from hdl.gft.layouts import EntryState, GftParams, GftStatus
+from hdl.gft.queue import Queue
+from hdl.gft.relocate import Relocator
+from hdl.gft.stash import Stash
+from hdl.gft.table import GlobalFlowTable
+from sim.model.gft import Entry, TableFull
+from sim.model.gft import GlobalFlowTable as ModelTable
+from sim.randkeys import random_flow_key
+from tests.gft_bench import bucket_payload, entry_payload
+from tests.seeds import seeded_rng
+
+
+def simulate(dut, testbench, *, clocked=True):
+    sim = Simulator(dut)
+    if clocked:
+        sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+# --- Parameters -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(buckets=1000), "buckets must be a power of two, not 1000"),
+    (dict(buckets=0), "buckets must be a power of two, not 0"),
+    (dict(buckets=8.0), "buckets must be a power of two, not 8.0"),
+    (dict(buckets=True), "buckets must be a power of two, not True"),
+    (dict(buckets=1), "buckets must be from 2 to 2**32"),
+    (dict(buckets=1 << 33), "buckets must be from 2 to 2**32"),
+    (dict(ways=0), "ways must be a positive integer, not 0"),
+    (dict(ways="4"), "ways must be a positive integer, not '4'"),
+    (dict(stash=-1), "stash must be a non-negative integer, not -1"),
+    (dict(move_budget=-1), "move_budget must be a non-negative integer, not -1"),
+    (dict(move_budget=1.5), "move_budget must be a non-negative integer, not 1.5"),
+    (dict(ways=8, move_budget=5),
+     "move_budget 5 with 8 ways needs a search queue of 9362 nodes, more than 4096"),
+    (dict(key_mode="v6"), "key_mode must be 'dual' or 'ipv4', not 'v6'"),
+    (dict(timestamp_bits=1), "timestamp_bits must be an integer from 2 to 64, not 1"),
+    (dict(timestamp_bits=65), "timestamp_bits must be an integer from 2 to 64, not 65"),
+    (dict(tag_width=-1), "tag_width must be a non-negative integer, not -1"),
+])
+def test_table_rejects_bad_parameter(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        GlobalFlowTable(**kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_table_parameters_are_keyword_only():
+    with pytest.raises(TypeError):
+        GlobalFlowTable(1024)
+
+
+def test_default_table_holds_4096_dual_stack_entries_plus_stash():
+    defaults = {name: param.default for name, param in
+                inspect.signature(GlobalFlowTable).parameters.items()}
+    p = GftParams(**defaults)
+    assert (p.buckets, p.ways, p.stash, p.move_budget, p.key_mode) == (1024, 4, 8, 3, "dual")
+    assert p.capacity == 4104 and p.key.size == 320 and p.half == 512
+
+
+def test_ipv4_key_mode_stores_128_key_bits():
+    assert GftParams(key_mode="ipv4").key.size == 128
+
+
+@pytest.mark.parametrize("block, kwargs, message", [
+    (KeyCompare, dict(width=0, count=1), "width must be a positive integer, not 0"),
+    (KeyCompare, dict(width=8, count=0), "count must be a positive integer, not 0"),
+    (KeyCompare, dict(width=8, count=1, chunk=0), "chunk must be a positive integer, not 0"),
+    (Placement, dict(ways=0), "ways must be a positive integer, not 0"),
+    (Queue, dict(shape=8, depth=0), "depth must be a positive integer, not 0"),
+])
+def test_block_rejects_bad_parameter(block, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        block(**kwargs)
+
+
+# --- Full-key compare -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width, count, chunk", [(320, 5, 16), (128, 3, 7), (9, 4, 16)])
+def test_compare_matches_whole_equal_valid_keys_one_cycle_later(width, count, chunk):
+    rng = seeded_rng(f"compare_{width}_{count}_{chunk}")
+    dut = KeyCompare(width=width, count=count, chunk=chunk)
+
+    async def bench(ctx):
+        for _ in range(60):
+            key = rng.getrandbits(width)
+            stored, valid = [], []
+            for _ in range(count):
+                kind = rng.choice(("equal", "one bit off", "random"))
+                if kind == "equal":
+                    stored.append(key)
+                elif kind == "one bit off":
+                    stored.append(key ^ (1 << rng.randrange(width)))
+                else:
+                    stored.append(rng.getrandbits(width))
+                valid.append(rng.random() < 0.8)
+            ctx.set(dut.key, key)
+            for i in range(count):
+                ctx.set(dut.stored[i], stored[i])
+            ctx.set(dut.valid, sum(v << i for i, v in enumerate(valid)))
+            await ctx.tick()
+            want = sum((s == key and v) << i for i, (s, v) in enumerate(zip(stored, valid)))
+            assert ctx.get(dut.match) == want
+
+    simulate(dut, bench)
+
+
+# --- Placement --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ways", [1, 2, 3, 4])
+def test_placement_is_the_models_rule_for_every_pair_of_free_masks(ways):
+    dut = Placement(ways=ways)
+    model = ModelTable(buckets=2, ways=ways)
+    taken = object()
+
+    async def bench(ctx):
+        for free1, free2 in itertools.product(range(1 << ways), repeat=2):
+            ctx.set(dut.free1, free1)
+            ctx.set(dut.free2, free2)
+            for b, free in ((0, free1), (1, free2)):
+                model._table[b] = [None if free >> w & 1 else taken for w in range(ways)]
+            want = model._place(0, 1)
+            assert ctx.get(dut.any) == (want is not None)
+            if want is not None:
+                bucket, way = want
+                chosen = free2 if bucket else free1
+                assert (ctx.get(dut.second), ctx.get(dut.way)) == (bucket, way)
+                assert ctx.get(dut.fills) == (bin(chosen).count("1") == 1)
+
+    simulate(dut, bench, clocked=False)
+
+
+# --- Stash ------------------------------------------------------------------------------------
+
+def test_stash_finds_lowest_free_slot_counts_and_probes_candidates():
+    p = GftParams(buckets=16, ways=2, stash=3)
+    dut = Stash(p)
+    key = random_flow_key(seeded_rng("stash_key"))._asdict()
+
+    def write(ctx, slot, state, i1=0, i2=0):
+        ctx.set(dut.write.en, 1)
+        ctx.set(dut.write.slot, slot)
+        ctx.set(dut.write.entry, {"state": state, "key": key, "i1": i1, "i2": i2})
+
+    async def bench(ctx):
+        assert (ctx.get(dut.free_any), ctx.get(dut.free_slot), ctx.get(dut.used)) == (1, 0, 0)
+        write(ctx, 0, EntryState.TENTATIVE, i1=3, i2=5)
+        await ctx.tick()
+        write(ctx, 2, EntryState.BOUND, i1=3, i2=6)
+        await ctx.tick()
+        ctx.set(dut.write.en, 0)
+        assert (ctx.get(dut.free_any), ctx.get(dut.free_slot), ctx.get(dut.used)) == (1, 1, 2)
+        ctx.set(dut.probe_i1, 3)
+        ctx.set(dut.probe_i2, 6)
+        assert (ctx.get(dut.probe1), ctx.get(dut.probe2)) == (0b101, 0b100)
+        write(ctx, 1, EntryState.TENTATIVE, i1=3, i2=6)
+        await ctx.tick()
+        write(ctx, 0, EntryState.INVALID)           # freeing a slot
+        await ctx.tick()
+        ctx.set(dut.write.en, 0)
+        assert (ctx.get(dut.free_any), ctx.get(dut.free_slot), ctx.get(dut.used)) == (1, 0, 2)
+        assert (ctx.get(dut.probe1), ctx.get(dut.probe2)) == (0b110, 0b110)
+        write(ctx, 0, EntryState.BOUND, i1=9, i2=9)
+        await ctx.tick()
+        ctx.set(dut.write.en, 0)
+        assert (ctx.get(dut.free_any), ctx.get(dut.used)) == (0, 3)
+
+    simulate(dut, bench)
+
+
+def test_empty_stash_has_no_free_slot_and_never_matches():
+    dut = Stash(GftParams(buckets=4, ways=1, stash=0))
+
+    async def bench(ctx):
+        ctx.set(dut.probe_i1, 0)
+        ctx.set(dut.probe_i2, 0)
+        assert (ctx.get(dut.free_any), ctx.get(dut.used), ctx.get(dut.probe1),
+                ctx.get(dut.probe2)) == (0, 0, 0, 0)
+
+    simulate(dut, bench, clocked=False)
+
+
+# --- Aging ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_expiry_is_the_models_serial_number_rule(bits):
+    state, ts, now, timeout = Signal(EntryState), Signal(bits), Signal(bits), Signal(bits)
+    m = Module()
+    out = Signal()
+    m.d.comb += out.eq(expired(state, ts, now, timeout))
+
+    async def bench(ctx):
+        for t in range(1, 1 << (bits - 1)):
+            model = ModelTable(buckets=2, ways=1, timestamp_bits=bits, tentative_timeout=t)
+            ctx.set(timeout, t)
+            for s, a, b in itertools.product(EntryState, range(1 << bits), range(1 << bits)):
+                ctx.set(state, s)
+                ctx.set(ts, a)
+                ctx.set(now, b)
+                entry = type("E", (), {"state": s, "timestamp": a})
+                assert ctx.get(out) == model._expired(entry, b), (s, a, b, t)
+
+    simulate(m, bench, clocked=False)
+
+
+def test_aging_cursor_visits_stash_then_buckets_and_resumes_after_a_freed_way():
+    p = GftParams(buckets=4, ways=3, stash=2)
+    dut = AgingScan(p)
+
+    async def bench(ctx):
+        def target():
+            t = ctx.get(dut.target)
+            return ("stash", t.slot) if t.stash else (t.sub * p.half + t.idx, t.way)
+
+        async def step(freed=0, way=0):
+            ctx.set(dut.step, {"en": 1, "freed": freed, "way": way})
+            await ctx.tick()
+            ctx.set(dut.step.en, 0)
+
+        seen = [target()]
+        for _ in range(2):                  # stash slots
+            await step()
+            seen.append(target())
+        await step(freed=1, way=0)          # bucket 0: way 0 freed -> resume at way 1
+        seen.append(target())
+        await step(freed=1, way=2)          # last way freed -> next bucket
+        seen.append(target())
+        for _ in range(3):                  # buckets 1, 2, 3 examined, nothing freed
+            await step()
+            seen.append(target())
+        assert ctx.get(dut.sweeps) == 1
+        assert seen == [("stash", 0), ("stash", 1), (0, 0), (0, 1), (1, 0), (2, 0), (3, 0),
+                        ("stash", 0)]
+        await ctx.tick()
+        assert target() == ("stash", 0)     # no step, no move
+
+    simulate(dut, bench)
+
+
+def test_aging_cursor_without_stash_starts_and_wraps_at_bucket_0():
+    p = GftParams(buckets=2, ways=1, stash=0)
+    dut = AgingScan(p)
+
+    async def bench(ctx):
+        seen = []
+        for _ in range(3):
+            t = ctx.get(dut.target)
+            seen.append((t.stash, t.sub, t.idx))
+            ctx.set(dut.step.en, 1)
+            await ctx.tick()
+        assert seen == [(0, 0, 0), (0, 1, 0), (0, 0, 0)]
+
+    simulate(dut, bench)
+
+
+# --- Relocation -------------------------------------------------------------------------------
+
+class _RelocationHarness(Elaboratable):
+    """The Relocator with what the table gives it: two bucket RAMs read through a register
+    (two cycles), the full bitmap answered one cycle later, and the stash."""
+
+    def __init__(self, params):
+        self.p = params
+        self.reloc = Relocator(params)
+        self.stash = Stash(params)
+        self.rams = [memory.Memory(shape=params.bucket, depth=params.half, init=[])
+                     for _ in range(2)]
+        self.full = [Signal(params.half, name=f"full{s}") for s in range(2)]
+
+    def elaborate(self, platform):
+        m = Module()
+        r, st = self.reloc, self.stash
+        m.submodules.reloc, m.submodules.stash = r, st
+        m.submodules.ram0, m.submodules.ram1 = self.rams
+        for s, ram in enumerate(self.rams):
+            rd, wr = ram.read_port(), ram.write_port(granularity=1)
+            m.d.comb += rd.addr.eq(r.rd_addr[s])
+            m.d.sync += r.rd_data[s].eq(rd.data)
+            m.d.comb += [wr.addr.eq(r.wr.idx), wr.en.eq(Mux(r.wr.en & (r.wr.sub == s),
+                                                            1 << r.wr.way, 0))]
+            m.d.comb += [wr.data[w].eq(r.wr.entry) for w in range(self.p.ways)]
+            with m.If(r.set_full.en & (r.set_full.sub == s)):
+                m.d.sync += self.full[s].bit_select(r.set_full.idx, 1).eq(r.set_full.value)
+        m.d.sync += r.full.eq(Mux(r.full_sub, self.full[1].bit_select(r.full_idx, 1),
+                                  self.full[0].bit_select(r.full_idx, 1)))
+        m.d.comb += [st.write.eq(r.stash_write), r.stash_free_any.eq(st.free_any),
+                     r.stash_free_slot.eq(st.free_slot)]
+        return m
+
+
+@pytest.mark.parametrize("config", [
+    dict(buckets=8, ways=2, stash=2, move_budget=2),
+    dict(buckets=8, ways=1, stash=1, move_budget=3),
+    dict(buckets=16, ways=3, stash=1, move_budget=1),
+    dict(buckets=4, ways=2, stash=0, move_budget=2),
+    dict(buckets=8, ways=2, stash=2, move_budget=0),
+], ids=lambda c: "b{buckets}w{ways}s{stash}m{move_budget}".format(**c))
+def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config):
+    """Fill a model table; each time a key finds both buckets full, load the model's state
+    into RAMs, bitmap and stash, run the Relocator for that key, and compare the table it
+    leaves, its answer and its cycle count with the model's insert. After each FULL a few
+    entries are deleted so that the search runs again on a different table."""
+    rng = seeded_rng("relocator_" + "_".join(map(str, config.values())))
+    p = GftParams(**config)
+    model = ModelTable(secret=rng.randbytes(16), **config)
+    harness = _RelocationHarness(p)
+    r = harness.reloc
+    outcomes = []
+
+    async def load(ctx):
+        buckets, stash = model.snapshot()
+        for b, entries in enumerate(buckets):
+            sub, idx = divmod(b, p.half)
+            ctx.set(harness.rams[sub].data[idx], bucket_payload(p, entries))
+        for s in range(2):
+            ctx.set(harness.full[s], sum(all(e is not None for e in buckets[s * p.half + i]) << i
+                                         for i in range(p.half)))
+        for i, e in enumerate(stash):
+            ctx.set(harness.stash.slots[i], entry_payload(p, e) if e else
+                    {"state": EntryState.INVALID})
+
+    async def read_back(ctx):
+        table = [[None] * p.ways for _ in range(p.buckets)]
+        for b in range(p.buckets):
+            sub, idx = divmod(b, p.half)
+            word = ctx.get(harness.rams[sub].data[idx])
+            table[b] = [(word[w].fid, word[w].i1, word[w].i2) if word[w].state != EntryState.INVALID else None
+                        for w in range(p.ways)]
+        slots = ctx.get(harness.stash.slots)
+        stash = [(slots[i].fid, slots[i].i1, slots[i].i2) if slots[i].state != EntryState.INVALID else None
+                 for i in range(p.stash)]
+        return table, stash
+
+    def model_view():
+        buckets, stash = model.snapshot()
+        table = [[(e.fid, e.buckets[0], e.buckets[1] - p.half) if e else None for e in bucket]
+                 for bucket in buckets]
+        return table, [(e.fid, e.buckets[0], e.buckets[1] - p.half) if e else None
+                       for e in stash]
+
+    async def bench(ctx):
+        for fid in range(4 * p.capacity):
+            key = random_flow_key(rng)
+            b1, b2 = model.candidates(key)
+            if model._free_ways(b1) or model._free_ways(b2):
+                model.insert(key, fid=fid)
+                continue
+            await load(ctx)
+            before = model.stats["relocations"]
+            try:
+                model.insert(key, fid=fid)
+                want_status, want_loc = GftStatus.INSERTED, model.location(key)
+            except TableFull:
+                want_status, want_loc = GftStatus.FULL, None
+            moves = model.stats["relocations"] - before
+            ctx.set(r.root_i1, b1)
+            ctx.set(r.root_i2, b2 - p.half)
+            ctx.set(r.entry, entry_payload(p, Entry(key=key, fid=fid, buckets=(b1, b2))))
+            ctx.set(r.start, 1)
+            await ctx.tick()
+            ctx.set(r.start, 0)
+            cycles = 0
+            while not ctx.get(r.done):
+                await ctx.tick()
+                cycles += 1
+            result = ctx.get(r.result)
+            assert GftStatus(result.status) == want_status
+            assert result.moves == moves
+            if want_loc is not None:
+                loc = ("stash", result.loc.way) if result.loc.stash else (result.loc.bucket,
+                                                                         result.loc.way)
+                assert loc == want_loc
+            await ctx.tick()
+            assert (await read_back(ctx)) == model_view()
+            assert cycles <= (2 + (4 + p.ways) * p.search_nodes + 4 * p.move_budget + 1
+                              if p.move_budget else 1)
+            outcomes.append((want_status, moves, want_loc is not None and want_loc[0] == "stash"))
+            if len(outcomes) == 16:
+                break
+            if want_status == GftStatus.FULL:
+                # Churn: free a few entries so that later inserts search again.
+                for victim in rng.sample(model.entries(), 3):
+                    model.delete(victim.key)
+
+    simulate(harness, bench)
+    assert any(status == GftStatus.FULL for status, _, _ in outcomes), outcomes
+    if p.move_budget:
+        assert any(moves for _, moves, _ in outcomes), outcomes
+    if p.stash:
+        assert any(in_stash for _, _, in_stash in outcomes), outcomes
+
+
+# --- Queue ------------------------------------------------------------------------------------
+
+def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer():
+    rng = seeded_rng("queue")
+    dut = Queue(shape=8, depth=2)
+
+    async def bench(ctx):
+        sent, got, n = [], [], 0
+        for _ in range(300):
+            offer = n < 100 and rng.random() < 0.7
+            ctx.set(dut.i.valid, offer)
+            ctx.set(dut.i.payload, n)
+            take = rng.random() < 0.5
+            ctx.set(dut.o.ready, take)
+            _, _, i_ready, level, o_valid, o_payload = await ctx.tick().sample(
+                dut.i.ready, dut.level, dut.o.valid, dut.o.payload)
+            assert i_ready == (level < 2)
+            if offer and i_ready:
+                sent.append(n)
+                n += 1
+            if take and o_valid:
+                got.append(o_payload)
+        assert got == sent[:len(got)] and len(got) > 50
+
+    simulate(dut, bench)
