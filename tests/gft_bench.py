@@ -66,7 +66,8 @@ class GftBench:
     (probability ``idle``; a request once offered is held until taken, as streams require),
     and the response and aged sinks drop ``ready`` with probability ``backpressure``.
     ``now(cycle)`` gives the time input. After the last response the bench idles
-    ``drain`` cycles (for aging), then reads the counters and the whole table.
+    ``drain`` cycles (for aging), then stops aging, takes the frees still in flight, and reads
+    the counters and the whole table. A run with no transfer for ``patience`` cycles fails.
     """
     dut: GlobalFlowTable
     rng: random.Random
@@ -136,6 +137,14 @@ class GftBench:
                 cycle += 1
             self.cycles = cycle
             ctx.set(dut.req.valid, 0)
+            # Stop aging and collect the frees already committed or in flight, so that the
+            # counters read below match the reports taken.
+            ctx.set(dut.timeout, (1 << (p.timestamp_bits - 1)) - 1)
+            ctx.set(dut.aged.ready, 1)
+            for _ in range(16):
+                _, _, aged_valid, aged = await ctx.tick().sample(dut.aged.valid, aged_bits)
+                if aged_valid:
+                    self.aged.append(Aged.from_payload(p.aged.from_bits(aged), p))
             self.stats = {name: int(getattr(ctx.get(dut.stats), name))
                           for name in p.stats.members}
             self.contents = self._read_contents(ctx)

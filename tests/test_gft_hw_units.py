@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Unit tests of the GFT's hardware blocks in Amaranth's simulator: parameters, full-key
 compare, placement, stash, aging cursor and expiry, relocation search and moves, the queue.
 
