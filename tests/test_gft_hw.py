@@ -16,7 +16,8 @@ from sim.flowkey import FlowKey
 from sim.model.gft import TableFull
 from sim.model.gft_ops import Request
 from sim.randkeys import random_flow_key
-from tests.gft_bench import GftBench, Scoreboard, model_for, random_request
+from sim.amaranth.gft import GftBench
+from sim.model.gft_ops import Scoreboard, model_for, random_request
 from tests.seeds import seeded_rng
 
 

@@ -25,7 +25,7 @@ from hdl.gft.table import GlobalFlowTable
 from sim.model.gft import Entry, TableFull
 from sim.model.gft import GlobalFlowTable as ModelTable
 from sim.randkeys import random_flow_key
-from tests.gft_bench import bucket_payload, entry_payload
+from sim.amaranth.gft import bucket_payload, entry_payload
 from tests.seeds import seeded_rng
 
 

@@ -9,6 +9,7 @@ to build, with the parameters it is timed at. A new block adds one line here, e.
 from amaranth.lib import wiring
 
 from ..flow_engine.parser import Parser
+from ..gft.table import GlobalFlowTable
 from ..hash.siphash import FlowHash
 
 
@@ -18,7 +19,8 @@ __all__ = ["TOPS", "build_top", "select_tops"]
 TOPS = {
     "flowhash": FlowHash,
     "parser": Parser,
-    # hdl/gft registers here once its scoreboard runs are green (one line): "gft": GFT,
+    # 1024 buckets x 4 ways = 4096 dual-stack entries, stash 8, move budget 3: the size.
+    "gft": GlobalFlowTable,
 }
 
 

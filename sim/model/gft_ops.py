@@ -7,7 +7,7 @@ locations; :class:`Request`, :class:`Response` and :class:`Aged` are the Python 
 stream payloads, converted with the layouts of :class:`hdl.gft.layouts.GftParams`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hdl.gft.layouts import EntryState, GftOp, GftStatus
 from sim.flowkey import FlowKey
@@ -15,10 +15,14 @@ from sim.flowkey import FlowKey
 from .gft import GlobalFlowTable, TableFull
 
 
-__all__ = ["Request", "Response", "Aged", "GftOpsModel", "MASK_FIELDS"]
+__all__ = ["Request", "Response", "Aged", "GftOpsModel", "Scoreboard", "MASK_FIELDS", "SECRET",
+           "model_for", "model_contents", "random_request"]
 
 
 MASK_FIELDS = ("fid", "state", "aware", "counter", "predict", "touch")
+
+SECRET = bytes(range(16))
+"""The hash secret the benches load unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -175,3 +179,111 @@ class GftOpsModel:
         s = self.table.stats
         s.update(self.counts)
         return s
+
+
+def model_for(design, *, secret=SECRET, timeout=1):
+    """A golden-model table with the organisation of ``design`` (a hardware GFT, a bench, or
+    their :class:`~hdl.gft.layouts.GftParams`)."""
+    p = getattr(design, "params", design)
+    half = 1 << (p.timestamp_bits - 1)
+    return GlobalFlowTable(buckets=p.buckets, ways=p.ways, stash=p.stash, move_budget=p.move_budget,
+                      secret=secret, timestamp_bits=p.timestamp_bits,
+                      tentative_timeout=min(max(timeout, 1), half - 1), key_mode=p.key_mode)
+
+
+def model_contents(table):
+    """``{location: entry tuple}`` of the model table."""
+    out = {}
+    (buckets, stash) = table.snapshot()
+    for b, bucket in enumerate(buckets):
+        for w, e in enumerate(bucket):
+            if e is not None:
+                out[(b, w)] = (e.key, e.fid, e.state, e.timestamp, e.aware, e.counter,
+                               e.predict, tuple(e.buckets))
+    for i, e in enumerate(stash):
+        if e is not None:
+            out[("stash", i)] = (e.key, e.fid, e.state, e.timestamp, e.aware, e.counter,
+                                 e.predict, tuple(e.buckets))
+    return out
+
+
+class Scoreboard:
+    """Replays a bench run on the golden model and lists every disagreement.
+
+    Responses are replayed in order; an aged entry is replayed just before the response whose
+    index is its ``seq`` (the number of responses committed before the free). An insert or a
+    touch takes the timestamp the hardware wrote, which must lie between ``now`` when the
+    request was taken and ``now`` when its response was (modulo the timestamp width).
+    """
+
+    COMMON_STATS = ("lookups", "hits", "misses", "inserts", "updates", "deletes", "relocations",
+                    "stash_inserts", "stash_returns", "insert_failures", "refused", "aged_out",
+                    "occupancy", "stash_used")
+
+    def __init__(self, bench, model=None):
+        self.bench = bench
+        self.model = GftOpsModel(model or model_for(bench, secret=bench.secret,
+                                                    timeout=bench.timeout))
+        self.errors = []
+        self.expected = []
+
+    def check(self, *, contents=True, stats=True):
+        b = self.bench
+        p = b.params
+        if len(b.responses) != len(b.sent):
+            self.errors.append(f"{len(b.sent)} requests taken, {len(b.responses)} responses")
+        assert len(b.sent) < 1 << 16, "seq wraps: keep a run under 65536 requests"
+        aged = b.aged               # in commit order, so seq never decreases
+        ai = 0
+        for n, ((req, _, now_req), (got, _, now_resp)) in enumerate(zip(b.sent, b.responses)):
+            while ai < len(aged) and aged[ai].seq <= n:
+                self._age(aged[ai])
+                ai += 1
+            now = now_req
+            if got.fields is not None:
+                wrap = (1 << p.timestamp_bits) - 1
+                if (got.fields["timestamp"] - now_req) & wrap <= (now_resp - now_req) & wrap:
+                    now = got.fields["timestamp"]
+            want = self.model.request(req, now)
+            want = replace(want, tag=want.tag & ((1 << p.tag_width) - 1))
+            self.expected.append(want)
+            if got != want:
+                self.errors.append(f"response {n} to {req}:\n  got  {got}\n  want {want}")
+        for a in aged[ai:]:
+            self._age(a)
+        if stats:
+            model_stats = self.model.stats
+            for name in self.COMMON_STATS:
+                if b.stats[name] != model_stats[name]:
+                    self.errors.append(f"stats.{name}: hardware {b.stats[name]}, "
+                                       f"model {model_stats[name]}")
+        if contents:
+            want = model_contents(self.model.table)
+            if b.contents != want:
+                for loc in sorted(set(want) | set(b.contents), key=str):
+                    if b.contents.get(loc) != want.get(loc):
+                        self.errors.append(f"table at {loc}: hardware {b.contents.get(loc)}, "
+                                           f"model {want.get(loc)}")
+        return self.errors
+
+    def _age(self, a):
+        e = self.model.age_slot(a.loc, a.now, self.bench.timeout)
+        got = (a.key, a.fields)
+        want = None if e is None else (e.key, dict(
+            fid=e.fid, state=e.state, timestamp=e.timestamp, aware=e.aware, counter=e.counter,
+            predict=e.predict))
+        if got != want:
+            self.errors.append(f"aged at {a.loc} (now {a.now}, seq {a.seq}):\n  got  {got}\n"
+                               f"  want {want}")
+
+
+def random_request(rng, key, *, weights=(3, 5, 2, 1), tag=0):
+    """A random request on ``key``: op drawn with ``weights`` (LOOKUP, RESERVE, UPDATE,
+    DELETE), every field random, the state now and then INVALID (refused by RESERVE and by an
+    UPDATE that writes it)."""
+    op = rng.choices(list(GftOp), weights)[0]
+    return Request(op, key, fid=rng.getrandbits(32),
+                   state=rng.choices(list(EntryState), (1, 8, 4))[0],
+                   aware=1 << rng.randrange(32), counter=rng.getrandbits(16),
+                   predict=rng.random() < 0.3,
+                   mask=frozenset(f for f in MASK_FIELDS if rng.random() < 0.4), tag=tag)

@@ -1,33 +1,21 @@
 """Bench for the hardware GFT in Amaranth's simulator: drives requests with random idle
-cycles, takes responses and aged entries under random backpressure, and scoreboards every
-answer, location, counter and the final table contents against the golden model."""
+cycles, takes responses and aged entries under random backpressure, and records everything
+for :class:`sim.model.gft_ops.Scoreboard`, which checks every answer, location, counter and
+the final table contents (read straight from the RAMs and the stash) against the golden
+model. The cocotb bench :mod:`sim.cocotb.benches.gft` feeds the same scoreboard."""
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from amaranth.sim import Simulator
 
-from hdl.gft.layouts import EntryState, GftOp
+from hdl.gft.layouts import EntryState
 from hdl.gft.table import GlobalFlowTable
 from sim.flowkey import V4_MAPPED, FlowKey
-from sim.model.gft import GlobalFlowTable as ModelTable
-from sim.model.gft_ops import MASK_FIELDS, Aged, GftOpsModel, Request, Response
+from sim.model.gft_ops import SECRET, Aged, Response
 
 
-__all__ = ["GftBench", "Scoreboard", "model_for", "model_contents", "entry_payload",
-           "bucket_payload", "random_request", "SECRET"]
-
-
-SECRET = bytes(range(16))
-
-
-def model_for(dut, *, secret=SECRET, timeout=1):
-    """A golden-model table with the hardware's organisation."""
-    p = dut.params
-    half = 1 << (p.timestamp_bits - 1)
-    return ModelTable(buckets=p.buckets, ways=p.ways, stash=p.stash, move_budget=p.move_budget,
-                      secret=secret, timestamp_bits=p.timestamp_bits,
-                      tentative_timeout=min(max(timeout, 1), half - 1), key_mode=p.key_mode)
+__all__ = ["GftBench", "entry_payload", "bucket_payload"]
 
 
 def _entry_value(params, e, buckets):
@@ -40,22 +28,6 @@ def _entry_value(params, e, buckets):
                       k.proto, k.zone)
     return (key, e.fid, EntryState(e.state), e.timestamp, e.aware, e.counter, bool(e.predict),
             buckets)
-
-
-def model_contents(table):
-    """``{location: entry tuple}`` of the model table."""
-    out = {}
-    (buckets, stash) = table.snapshot()
-    for b, bucket in enumerate(buckets):
-        for w, e in enumerate(bucket):
-            if e is not None:
-                out[(b, w)] = (e.key, e.fid, e.state, e.timestamp, e.aware, e.counter,
-                               e.predict, tuple(e.buckets))
-    for i, e in enumerate(stash):
-        if e is not None:
-            out[("stash", i)] = (e.key, e.fid, e.state, e.timestamp, e.aware, e.counter,
-                                 e.predict, tuple(e.buckets))
-    return out
 
 
 @dataclass
@@ -84,6 +56,10 @@ class GftBench:
     stats: dict = None
     contents: dict = None
     cycles: int = 0
+
+    @property
+    def params(self):
+        return self.dut.params
 
     def run(self, requests, *, until=None, testbench=None):
         """Simulate ``requests``. ``until(bench)``, when given, ends the drain early;
@@ -174,76 +150,6 @@ class GftBench:
         return out
 
 
-class Scoreboard:
-    """Replays a bench run on the golden model and lists every disagreement.
-
-    Responses are replayed in order; an aged entry is replayed just before the response whose
-    index is its ``seq`` (the number of responses committed before the free). An insert or a
-    touch takes the timestamp the hardware wrote, which must lie between ``now`` when the
-    request was taken and ``now`` when its response was (modulo the timestamp width).
-    """
-
-    COMMON_STATS = ("lookups", "hits", "misses", "inserts", "updates", "deletes", "relocations",
-                    "stash_inserts", "stash_returns", "insert_failures", "refused", "aged_out",
-                    "occupancy", "stash_used")
-
-    def __init__(self, bench, model=None):
-        self.bench = bench
-        self.model = GftOpsModel(model or model_for(bench.dut, secret=bench.secret,
-                                                    timeout=bench.timeout))
-        self.errors = []
-        self.expected = []
-
-    def check(self, *, contents=True, stats=True):
-        b = self.bench
-        p = b.dut.params
-        if len(b.responses) != len(b.sent):
-            self.errors.append(f"{len(b.sent)} requests taken, {len(b.responses)} responses")
-        assert len(b.sent) < 1 << 16, "seq wraps: keep a run under 65536 requests"
-        aged = b.aged               # in commit order, so seq never decreases
-        ai = 0
-        for n, ((req, _, now_req), (got, _, now_resp)) in enumerate(zip(b.sent, b.responses)):
-            while ai < len(aged) and aged[ai].seq <= n:
-                self._age(aged[ai])
-                ai += 1
-            now = now_req
-            if got.fields is not None:
-                wrap = (1 << p.timestamp_bits) - 1
-                if (got.fields["timestamp"] - now_req) & wrap <= (now_resp - now_req) & wrap:
-                    now = got.fields["timestamp"]
-            want = self.model.request(req, now)
-            want = replace(want, tag=want.tag & ((1 << p.tag_width) - 1))
-            self.expected.append(want)
-            if got != want:
-                self.errors.append(f"response {n} to {req}:\n  got  {got}\n  want {want}")
-        for a in aged[ai:]:
-            self._age(a)
-        if stats:
-            model_stats = self.model.stats
-            for name in self.COMMON_STATS:
-                if b.stats[name] != model_stats[name]:
-                    self.errors.append(f"stats.{name}: hardware {b.stats[name]}, "
-                                       f"model {model_stats[name]}")
-        if contents:
-            want = model_contents(self.model.table)
-            if b.contents != want:
-                for loc in sorted(set(want) | set(b.contents), key=str):
-                    if b.contents.get(loc) != want.get(loc):
-                        self.errors.append(f"table at {loc}: hardware {b.contents.get(loc)}, "
-                                           f"model {want.get(loc)}")
-        return self.errors
-
-    def _age(self, a):
-        e = self.model.age_slot(a.loc, a.now, self.bench.timeout)
-        got = (a.key, a.fields)
-        want = None if e is None else (e.key, dict(
-            fid=e.fid, state=e.state, timestamp=e.timestamp, aware=e.aware, counter=e.counter,
-            predict=e.predict))
-        if got != want:
-            self.errors.append(f"aged at {a.loc} (now {a.now}, seq {a.seq}):\n  got  {got}\n"
-                               f"  want {want}")
-
-
 def entry_payload(params, entry):
     """A model :class:`~sim.model.gft.Entry` as a value for ``params.entry`` (to load RAMs or
     the stash in a unit test)."""
@@ -263,15 +169,3 @@ def bucket_payload(params, entries):
     """A model bucket (list of Entry or None) as a value for ``params.bucket``."""
     return [entry_payload(params, e) if e is not None else {"state": EntryState.INVALID}
             for e in entries]
-
-
-def random_request(rng, key, *, weights=(3, 5, 2, 1), tag=0):
-    """A random request on ``key``: op drawn with ``weights`` (LOOKUP, RESERVE, UPDATE,
-    DELETE), every field random, the state now and then INVALID (refused by RESERVE and by an
-    UPDATE that writes it)."""
-    op = rng.choices(list(GftOp), weights)[0]
-    return Request(op, key, fid=rng.getrandbits(32),
-                   state=rng.choices(list(EntryState), (1, 8, 4))[0],
-                   aware=1 << rng.randrange(32), counter=rng.getrandbits(16),
-                   predict=rng.random() < 0.3,
-                   mask=frozenset(f for f in MASK_FIELDS if rng.random() < 0.4), tag=tag)
