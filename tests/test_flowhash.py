@@ -54,24 +54,33 @@ def test_reference_hash_depends_on_secret():
 
 # --- Hardware against the reference ----------------------------------------------------------
 
-def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0):
+def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0, stall_runs=None):
     """Push ``jobs`` (key, tag, secret) through ``dut`` in the Amaranth simulator.
 
     One testbench plays producer and consumer in lockstep, so cycles can be counted. Each cycle
     the producer, when free, offers the next job with probability ``1 - idle`` (holding it until
-    taken), and ``o_stream.ready`` is low with probability ``backpressure``. While no job is
-    offered, ``secret`` carries random junk: the design may only use the secret of the cycle
-    a key is taken in. The stream rules are checked on the output every cycle.
+    taken), and ``o_stream.ready`` is low with probability ``backpressure``; with
+    ``stall_runs=(low, high)`` it is instead held low for runs of ``low`` to ``high`` cycles,
+    with one ready cycle between runs. While no job is offered, ``secret`` carries random junk:
+    the design may only use the secret of the cycle a key is taken in.
 
-    Returns one ``(in_cycle, out_cycle, hash, tag)`` per job, in output order.
+    Checked every cycle: the stream rules on the output (a valid output holds until taken),
+    no output without a key in flight, and ``i_stream.ready`` high exactly while fewer than
+    ``dut.capacity`` keys are in flight.
+
+    Returns one ``(in_cycle, out_cycle, hash, tag)`` per job, in output order, and the largest
+    number of keys seen in flight.
     """
     results = []
+    most_in_flight = 0
 
     async def testbench(ctx):
+        nonlocal most_in_flight
         pending = deque(jobs)
         taken = deque()
         offering = False
         stalled = None
+        stall_left = 0
         cycle = 0
         while len(results) < len(jobs):
             if not offering:
@@ -85,8 +94,18 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0):
                 else:
                     ctx.set(dut.secret, rng.getrandbits(128))
             ctx.set(dut.i_stream.valid, offering)
-            ctx.set(dut.o_stream.ready, rng.random() >= backpressure)
+            if stall_runs is None:
+                ready = rng.random() >= backpressure
+            else:
+                ready = stall_left == 0
+                stall_left = rng.randint(*stall_runs) if ready else stall_left - 1
+            ctx.set(dut.o_stream.ready, ready)
 
+            in_flight = len(taken)
+            most_in_flight = max(most_in_flight, in_flight)
+            assert ctx.get(dut.i_stream.ready) == (in_flight < dut.capacity), \
+                f"cycle {cycle}: i_stream.ready is {ctx.get(dut.i_stream.ready)} with " \
+                f"{in_flight} of {dut.capacity} keys in flight"
             valid = ctx.get(dut.o_stream.valid)
             output = (ctx.get(dut.o_stream.payload.hash),
                       ctx.get(dut.o_stream.payload.tag) if dut.tag_width else 0)
@@ -94,7 +113,7 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0):
                 assert valid and output == stalled, \
                     f"cycle {cycle}: output changed from {stalled} while not ready"
             took = offering and ctx.get(dut.i_stream.ready)
-            gave = valid and ctx.get(dut.o_stream.ready)
+            gave = valid and ready
             stalled = output if valid and not gave else None
 
             await ctx.tick()
@@ -106,13 +125,15 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0):
                 assert taken, f"cycle {cycle}: output without input"
                 results.append((taken.popleft(), cycle, *output))
             cycle += 1
-            assert cycle < 100 + 100 * len(jobs), "simulation does not finish"
+            assert cycle < 100 + 100 * len(jobs), \
+                f"simulation does not finish: {len(results)} outputs for {len(jobs)} jobs, " \
+                f"{len(pending)} never taken"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    return results
+    return results, most_in_flight
 
 
 def random_jobs(rng, count, tag_width, secrets):
@@ -127,21 +148,35 @@ def check_hashes(jobs, results):
             f"job {index}: key {key}, secret {secret.hex()}: got {got_hash:#018x} tag {got_tag:#x}"
 
 
-@pytest.mark.parametrize("rounds_per_stage, tag_width", [(1, 8), (2, 0), (3, 5)])
+@pytest.mark.parametrize("stages_per_round, tag_width", [(2, 8), (1, 5), (2, 0), (1, 0)])
 @pytest.mark.parametrize("idle, backpressure", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.3, 0.6)])
-def test_hardware_matches_reference_under_idle_and_backpressure(rounds_per_stage, tag_width,
+def test_hardware_matches_reference_under_idle_and_backpressure(stages_per_round, tag_width,
                                                                  idle, backpressure):
-    rng = seeded_rng(f"flowhash-hw-{rounds_per_stage}-{tag_width}-{idle}-{backpressure}")
-    dut = FlowHash(rounds_per_stage=rounds_per_stage, tag_width=tag_width)
+    rng = seeded_rng(f"flowhash-hw-{stages_per_round}-{tag_width}-{idle}-{backpressure}")
+    dut = FlowHash(stages_per_round=stages_per_round, tag_width=tag_width)
     jobs = random_jobs(rng, 120, tag_width, [rng.randbytes(16)])
-    check_hashes(jobs, simulate(dut, jobs, rng, idle=idle, backpressure=backpressure))
+    results, _ = simulate(dut, jobs, rng, idle=idle, backpressure=backpressure)
+    check_hashes(jobs, results)
+
+
+@pytest.mark.parametrize("stages_per_round", [1, 2])
+def test_every_hash_matches_reference_with_a_fresh_secret_per_key(stages_per_round):
+    """Random keys, each under its own random secret, random idle cycles on the input and
+    random backpressure on the output."""
+    rng = seeded_rng(f"flowhash-hw-secrets-{stages_per_round}")
+    dut = FlowHash(stages_per_round=stages_per_round, tag_width=6)
+    jobs = [(random_flow_key(rng), rng.getrandbits(6), rng.randbytes(16)) for _ in range(200)]
+    results, _ = simulate(dut, jobs, rng, idle=rng.uniform(0.0, 0.6),
+                          backpressure=rng.uniform(0.0, 0.8))
+    check_hashes(jobs, results)
 
 
 def test_hardware_hashes_ipv4_key_built_from_strings():
     rng = seeded_rng("flowhash-hw-fixed")
     key = FlowKey.of("10.0.0.1", "10.0.0.2", 17, 5353, 53, zone=0x00A_00B)
     jobs = [(key, 0, DEFAULT_SECRET)]
-    check_hashes(jobs, simulate(FlowHash(), jobs, rng))
+    results, _ = simulate(FlowHash(), jobs, rng)
+    check_hashes(jobs, results)
 
 
 def test_keys_in_flight_keep_the_secret_they_entered_with():
@@ -150,7 +185,8 @@ def test_keys_in_flight_keep_the_secret_they_entered_with():
     rng = seeded_rng("flowhash-hw-secret")
     dut = FlowHash(tag_width=4)
     jobs = random_jobs(rng, 150, 4, [rng.randbytes(16) for _ in range(3)])
-    check_hashes(jobs, simulate(dut, jobs, rng, backpressure=0.3))
+    results, _ = simulate(dut, jobs, rng, backpressure=0.3)
+    check_hashes(jobs, results)
 
 
 def test_output_holds_while_not_ready():
@@ -158,41 +194,62 @@ def test_output_holds_while_not_ready():
     rng = seeded_rng("flowhash-hw-hold")
     dut = FlowHash(tag_width=8)
     jobs = random_jobs(rng, 40, 8, [rng.randbytes(16)])
-    check_hashes(jobs, simulate(dut, jobs, rng, backpressure=0.9))
+    results, _ = simulate(dut, jobs, rng, backpressure=0.9)
+    check_hashes(jobs, results)
 
 
-@pytest.mark.parametrize("rounds_per_stage, latency", [(1, 16), (2, 8), (3, 6), (16, 1), (20, 1)])
-def test_latency_is_the_number_of_stages(rounds_per_stage, latency):
-    assert FlowHash(rounds_per_stage=rounds_per_stage).latency == latency
+@pytest.mark.parametrize("stages_per_round", [1, 2])
+def test_full_queue_loses_duplicates_and_reorders_nothing(stages_per_round):
+    """The consumer stalls for long runs, so ``capacity`` keys pile up and ``i_stream.ready``
+    falls (``simulate`` checks it falls exactly then). Tags are the job numbers, so every tag
+    must come out once, in order, with its key's hash."""
+    rng = seeded_rng(f"flowhash-hw-full-{stages_per_round}")
+    dut = FlowHash(stages_per_round=stages_per_round, tag_width=16)
+    jobs = [(random_flow_key(rng), n, rng.randbytes(16)) for n in range(400)]
+    results, most_in_flight = simulate(dut, jobs, rng, idle=0.05, stall_runs=(0, 60))
+    assert [tag for *_, tag in results] == list(range(len(jobs)))
+    check_hashes(jobs, results)
+    assert most_in_flight == dut.capacity
 
 
-@pytest.mark.parametrize("rounds_per_stage", [1, 2, 3, 16])
-def test_accepts_one_key_per_clock_when_not_stalled(rounds_per_stage):
+@pytest.mark.parametrize("stages_per_round, latency, capacity", [(2, 33, 34), (1, 17, 18)])
+def test_latency_is_the_pipeline_plus_the_output_register(stages_per_round, latency, capacity):
+    dut = FlowHash(stages_per_round=stages_per_round)
+    assert (dut.latency, dut.capacity) == (latency, capacity)
+
+
+def test_default_is_half_a_round_per_stage():
+    assert FlowHash().stages_per_round == 2
+
+
+@pytest.mark.parametrize("stages_per_round", [1, 2])
+@pytest.mark.parametrize("tag_width", [0, 12])
+def test_accepts_one_key_per_clock_when_not_stalled(stages_per_round, tag_width):
     """Back-to-back keys, output always ready: a key enters every cycle, each hash appears
     exactly ``latency`` cycles after its key entered, and hashes leave one per cycle."""
-    rng = seeded_rng(f"flowhash-hw-throughput-{rounds_per_stage}")
-    dut = FlowHash(rounds_per_stage=rounds_per_stage)
-    count = 64
-    jobs = random_jobs(rng, count, 0, [rng.randbytes(16)])
-    results = simulate(dut, jobs, rng)
+    rng = seeded_rng(f"flowhash-hw-throughput-{stages_per_round}-{tag_width}")
+    dut = FlowHash(stages_per_round=stages_per_round, tag_width=tag_width)
+    count = 150
+    jobs = random_jobs(rng, count, tag_width, [rng.randbytes(16)])
+    results, _ = simulate(dut, jobs, rng)
     check_hashes(jobs, results)
     in_cycles = [r[0] for r in results]
     out_cycles = [r[1] for r in results]
     assert in_cycles == list(range(count))
     assert [o - i for i, o in zip(in_cycles, out_cycles)] == [dut.latency] * count
     throughput = count / (out_cycles[-1] - out_cycles[0] + 1)
-    print(f"rounds_per_stage={rounds_per_stage}: latency {dut.latency} cycles, "
+    print(f"stages_per_round={stages_per_round}: latency {dut.latency} cycles, "
           f"throughput {throughput:.3f} keys/cycle")
     assert throughput == 1.0
 
 
 # --- Parameters ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", [0, -1, 1.5, "2", None, True])
-def test_rounds_per_stage_must_be_a_positive_integer(value):
-    message = f"Rounds per stage must be a positive integer, not {value!r}"
-    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
-        FlowHash(rounds_per_stage=value)
+@pytest.mark.parametrize("value", [0, 3, 4, -1, 0.5, 2.0, "2", None, True])
+def test_stages_per_round_must_be_1_or_2(value):
+    message = f"Stages per round must be 1 or 2, not {value!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        FlowHash(stages_per_round=value)
 
 
 @pytest.mark.parametrize("value", [-1, 2.0, "8", None, False])
@@ -204,7 +261,7 @@ def test_tag_width_must_be_a_non_negative_integer(value):
 
 def test_parameters_are_keyword_only():
     with pytest.raises(TypeError):
-        FlowHash(1)
+        FlowHash(2)
 
 
 def test_zero_tag_width_leaves_the_tag_field_out():

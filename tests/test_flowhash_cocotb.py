@@ -1,6 +1,6 @@
 """FlowHash exported to Verilog, run under Icarus by the cocotb bench
 :mod:`sim.cocotb.benches.flowhash`: random IPv4/IPv6 keys under random idle cycles and random
-backpressure, checked against the Python SipHash reference."""
+backpressure (up to a full output queue), checked against the Python SipHash reference."""
 
 import pytest
 
@@ -9,11 +9,11 @@ from sim.cocotb.build import export_verilog, run_cocotb
 from tests.seeds import seeded_rng
 
 
-@pytest.mark.parametrize("rounds_per_stage, tag_width", [(1, 16), (2, 0)])
-def test_verilog_hashes_match_reference_under_idle_and_backpressure(request, rounds_per_stage,
+@pytest.mark.parametrize("stages_per_round, tag_width", [(2, 16), (1, 0)])
+def test_verilog_hashes_match_reference_under_idle_and_backpressure(request, stages_per_round,
                                                                      tag_width):
-    name = f"flowhash_r{rounds_per_stage}_t{tag_width}"
-    source = export_verilog(FlowHash(rounds_per_stage=rounds_per_stage, tag_width=tag_width), name)
+    name = f"flowhash_s{stages_per_round}_t{tag_width}"
+    source = export_verilog(FlowHash(stages_per_round=stages_per_round, tag_width=tag_width), name)
     seed = seeded_rng(request.node.name).getrandbits(32)
     run_cocotb(request.node.name, sources=[source], toplevel=name,
                module="sim.cocotb.benches.flowhash", seed=seed)

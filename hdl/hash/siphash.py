@@ -5,6 +5,8 @@ Bit for bit the same function as :func:`sim.flowhash.flow_hash`, which is its go
 
 from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..wire import FLOW_KEY
@@ -27,32 +29,38 @@ SIPROUNDS = _BLOCKS * C_ROUNDS + D_ROUNDS
 _INIT = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
 
 
-def _sipround(v0, v1, v2, v3):
-    v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
-    v2 = (v2 + v3)[:64]; v3 = v3.rotate_left(16) ^ v2
-    v0 = (v0 + v3)[:64]; v3 = v3.rotate_left(21) ^ v0
-    v2 = (v2 + v1)[:64]; v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
+def _half_round(half, v0, v1, v2, v3):
+    """Half ``half`` (0 or 1) of a SipRound: one level of two independent 64-bit additions."""
+    if half == 0:
+        v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
+        v2 = (v2 + v3)[:64]; v3 = v3.rotate_left(16) ^ v2
+    else:
+        v0 = (v0 + v3)[:64]; v3 = v3.rotate_left(21) ^ v0
+        v2 = (v2 + v1)[:64]; v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
     return v0, v1, v2, v3
 
 
-def _schedule(rounds_per_stage):
-    """SipHash as a flat list of steps, cut into pipeline stages of ``rounds_per_stage`` rounds.
+def _schedule(stages_per_round):
+    """SipHash as a flat list of steps, cut into pipeline stages of ``2 // stages_per_round``
+    half rounds each.
 
-    The XOR steps ride along with the round before them (or the first round, for the very
+    The XOR steps ride along with the half round before them (or the first one, for the very
     first block): they add one LUT level to a stage, never a stage of their own.
     """
+    round_ = [("half", 0), ("half", 1)]
     steps = []
     for block in range(_BLOCKS):
-        steps += [("inject", block)] + [("round", None)] * C_ROUNDS + [("absorb", block)]
-    steps += [("finalize", None)] + [("round", None)] * D_ROUNDS
+        steps += [("inject", block)] + round_ * C_ROUNDS + [("absorb", block)]
+    steps += [("finalize", None)] + round_ * D_ROUNDS
 
-    stages, rounds = [[]], 0
+    halves_per_stage = 2 // stages_per_round
+    stages, halves = [[]], 0
     for step in steps:
-        if step[0] == "round":
-            if rounds == rounds_per_stage:
+        if step[0] == "half":
+            if halves == halves_per_stage:
                 stages.append([])
-                rounds = 0
-            rounds += 1
+                halves = 0
+            halves += 1
         stages[-1].append(step)
     return stages
 
@@ -77,22 +85,39 @@ class FlowHash(wiring.Component):
     little-endian words, so wire byte ``i``, bits ``[319-8i:312-8i]`` of the packed key, becomes
     bits ``[8(i%8)+7:8(i%8)]`` of message word ``i//8``.
 
+    Structure
+    ---------
+    The 16 SipRounds a key needs are cut into pipeline stages: with ``stages_per_round=2``
+    (the default) a stage computes half a SipRound, one level of two independent 64-bit
+    additions and their XORs, the fastest cut (152 MHz on LFE5U-85F grade 6, ~11.6k
+    flip-flops); with 1 a stage computes a whole SipRound, two dependent additions (~90 MHz),
+    for about half the pipeline registers. The last stage folds the state into the 64-bit hash.
+    Message bytes leave the pipeline as soon as their block is absorbed.
+
+    The pipeline never stalls: every stage advances every cycle, so no enable fans out to its
+    registers. Behind it an output register drives ``o_stream``, and a backlog queue (LUT RAM)
+    takes the hashes it cannot take while ``o_stream`` waits. The tags do not travel down the
+    pipeline: they wait in a ring memory (block RAM once wide), written when their key is
+    accepted and read out with their hash.
+
     Latency and throughput
     ----------------------
-    The 16 SipRounds a key needs are cut into stages of ``rounds_per_stage`` rounds, so
-    ``latency = ceil(16 / rounds_per_stage)`` cycles: 16 by default, 8 with two rounds per stage.
-    A key transferred on ``i_stream`` at clock edge *t* is offered on ``o_stream`` (``valid``
-    high) from edge *t + latency* when nothing stalls. A new key is accepted every cycle.
-    One SipRound (two dependent pairs of 64-bit additions) per stage is the choice for
-    ~125 MHz on ECP5; two halve the registers at about half the clock.
+    ``latency = 16 * stages_per_round + 1`` cycles (33 by default, 17 with whole rounds): a key
+    transferred on ``i_stream`` at clock edge *t* is offered on ``o_stream`` (``valid`` high)
+    from edge *t + latency* when no earlier hash is still waiting. A new key is accepted every
+    cycle while ``o_stream.ready`` stays high.
 
     Backpressure
     ------------
-    The pipeline moves as one: every stage advances when ``o_stream.ready`` is high or
-    ``o_stream.valid`` is low (the output register is empty), and the whole pipeline holds
-    otherwise. ``i_stream.ready`` is that enable, so it depends combinationally on
-    ``o_stream.ready`` but never on ``i_stream.valid``; ``o_stream.valid`` and its payload come
-    straight from registers and hold until transferred.
+    At most ``capacity = latency + 1`` keys are in flight (transferred on ``i_stream``, their
+    hash not yet transferred on ``o_stream``), the fewest that sustain one key per clock, and
+    the queues behind the pipeline hold that many: however long ``o_stream`` stalls, no key is
+    lost. ``i_stream.ready`` is high exactly while fewer keys are in flight. It comes straight
+    from a flip-flop (a registered count of free places), so it depends on neither
+    ``i_stream.valid`` nor ``o_stream.ready`` in the same cycle, and it falls only after
+    ``o_stream`` has stalled for a while. ``o_stream.valid`` and ``o_stream.payload.hash`` come
+    straight from registers, the tag from the read port of the tag memory; all hold until
+    transferred.
 
     Secret
     ------
@@ -104,9 +129,8 @@ class FlowHash(wiring.Component):
 
     Parameters
     ----------
-    rounds_per_stage : int
-        SipRounds computed between two pipeline registers; a positive integer. Values of
-        :data:`SIPROUNDS` or more give a single stage.
+    stages_per_round : int
+        Pipeline stages per SipRound: 2 (half a round per stage, the default) or 1.
     tag_width : int
         Width of an opaque tag carried from input to output beside each key, so a consumer can
         match hashes to requests. With 0 the payloads have no ``tag`` field at all.
@@ -124,25 +148,27 @@ class FlowHash(wiring.Component):
     Attributes
     ----------
     latency : int
-        Cycles from an input transfer to its output becoming valid, when not stalled.
+        Cycles from an input transfer to its output becoming valid, when no output waits.
+    capacity : int
+        Keys in flight at most; ``i_stream.ready`` is low while this many are.
 
     Raises
     ------
+    ValueError
+        If ``stages_per_round`` is not 1 or 2.
     TypeError
-        If ``rounds_per_stage`` is not a positive integer, or ``tag_width`` is not a
-        non-negative integer.
+        If ``tag_width`` is not a non-negative integer.
     """
 
-    def __init__(self, *, rounds_per_stage=1, tag_width=0):
-        if (not isinstance(rounds_per_stage, int) or isinstance(rounds_per_stage, bool) or
-                rounds_per_stage <= 0):
-            raise TypeError(f"Rounds per stage must be a positive integer, not "
-                            f"{rounds_per_stage!r}")
+    def __init__(self, *, stages_per_round=2, tag_width=0):
+        if (not isinstance(stages_per_round, int) or isinstance(stages_per_round, bool) or
+                stages_per_round not in (1, 2)):
+            raise ValueError(f"Stages per round must be 1 or 2, not {stages_per_round!r}")
         if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 0:
             raise TypeError(f"Tag width must be a non-negative integer, not {tag_width!r}")
-        self._rounds_per_stage = rounds_per_stage
+        self._stages_per_round = stages_per_round
         self._tag_width = tag_width
-        self._stages = _schedule(rounds_per_stage)
+        self._stages = _schedule(stages_per_round)
         # Without a tag the field is left out rather than made zero bits wide, which Amaranth
         # would export as malformed [-1:0] wires.
         tag = {"tag": unsigned(tag_width)} if tag_width else {}
@@ -153,8 +179,8 @@ class FlowHash(wiring.Component):
         })
 
     @property
-    def rounds_per_stage(self):
-        return self._rounds_per_stage
+    def stages_per_round(self):
+        return self._stages_per_round
 
     @property
     def tag_width(self):
@@ -162,72 +188,124 @@ class FlowHash(wiring.Component):
 
     @property
     def latency(self):
-        return len(self._stages)
+        # The pipeline stages, the last of which holds the folded hash, then the output register.
+        return len(self._stages) + 1
+
+    @property
+    def capacity(self):
+        # A hash transferred out at an edge frees its place for the key accepted one cycle
+        # later at the earliest (the count is registered), so one key per clock needs one place
+        # more than the latency.
+        return self.latency + 1
 
     def elaborate(self, platform):
         m = Module()
 
-        enable = Signal()
+        accept = Signal()
+        deliver = Signal()
         m.d.comb += [
-            enable.eq(self.o_stream.ready | ~self.o_stream.valid),
-            self.i_stream.ready.eq(enable),
+            accept.eq(self.i_stream.valid & self.i_stream.ready),
+            deliver.eq(self.o_stream.valid & self.o_stream.ready),
         ]
+
+        # Free places minus one: ``ready`` is then the complement of the sign bit, a flip-flop.
+        spare = Signal(range(-1, self.capacity), init=self.capacity - 1)
+        m.d.sync += spare.eq(spare - accept + deliver)
+        m.d.comb += self.i_stream.ready.eq(~spare[-1])
+
+        if self._tag_width:
+            # A ring of tags (a power of two places, at least ``capacity``), written as keys
+            # are accepted. Its read port reads the oldest tag in flight every cycle (the next
+            # one as a hash leaves), so a tag shows on the port one cycle after it was written,
+            # long before its hash. A read and a write meet at one address only when the tag
+            # being written is the only one in flight, and the read is repeated the next cycle:
+            # ``no_rw_check`` spares Yosys the collision logic (~2 flip-flops per tag bit).
+            depth = 1 << (self.capacity - 1).bit_length()
+            tags = m.submodules.tags = Memory(shape=self._tag_width, depth=depth, init=[],
+                                              attrs={"no_rw_check": 1})
+            tag_w = tags.write_port()
+            tag_r = tags.read_port()
+            tail = Signal(range(depth))
+            head = Signal(range(depth))
+            m.d.sync += [tail.eq(tail + accept), head.eq(head + deliver)]
+            m.d.comb += [
+                tag_w.addr.eq(tail),
+                tag_w.data.eq(self.i_stream.payload.tag),
+                tag_w.en.eq(accept),
+                tag_r.addr.eq(head + deliver),
+                self.o_stream.payload.tag.eq(tag_r.data),
+            ]
 
         k0, k1 = self.secret[:64], self.secret[64:]
         v = (k0 ^ _INIT[0], k1 ^ _INIT[1], k0 ^ _INIT[2], k1 ^ _INIT[3])
         key = self.i_stream.payload.key.as_value()
         wire = [key[len(key) - 8 * (i + 1):len(key) - 8 * i] for i in range(_KEY_BYTES)]
-        valid = self.i_stream.valid
-        tag = self.i_stream.payload.tag if self._tag_width else C(0, 0)
+        valid = accept
 
-        def register(value, name, **kwargs):
-            # No register for a value without bits (a zero-width tag, a spent message): such
-            # signals only turn into malformed [-1:0] wires in the Verilog.
-            value = Value.cast(value)
-            if len(value) == 0:
-                return value
-            reg = Signal(len(value), name=name, **kwargs)
-            with m.If(enable):
-                m.d.sync += reg.eq(value)
-            return reg
-
-        done = 0
+        halves = 0
         for index, steps in enumerate(self._stages):
-            for op, block in steps:
+            for op, arg in steps:
                 if op == "inject":
-                    v = (v[0], v[1], v[2], v[3] ^ _block(wire, block))
-                elif op == "round":
-                    # Naming each round's state keeps the expression a chain rather than a tree
-                    # (the simulator would otherwise expand shared terms) and shows it in waves.
-                    done += 1
-                    state = _sipround(*v)
-                    v = tuple(Signal(64, name=f"round{done}_v{n}") for n in range(4))
+                    v = (v[0], v[1], v[2], v[3] ^ _block(wire, arg))
+                elif op == "half":
+                    # Naming each half round's state keeps the expression a chain rather than a
+                    # tree (the simulator would otherwise expand shared terms) and shows it in
+                    # waves.
+                    halves += 1
+                    state = _half_round(arg, *v)
+                    v = tuple(Signal(64, name=f"half{halves}_v{n}") for n in range(4))
                     m.d.comb += [named.eq(value) for named, value in zip(v, state)]
                 elif op == "absorb":
-                    v = (v[0] ^ _block(wire, block), v[1], v[2], v[3])
+                    v = (v[0] ^ _block(wire, arg), v[1], v[2], v[3])
                 elif op == "finalize":
                     v = (v[0], v[1], v[2] ^ 0xFF, v[3])
-
             if index == len(self._stages) - 1:
-                # Fold into the output register: 64 flip-flops instead of 256.
-                with m.If(enable):
-                    m.d.sync += [
-                        self.o_stream.valid.eq(valid),
-                        self.o_stream.payload.hash.eq(v[0] ^ v[1] ^ v[2] ^ v[3]),
-                    ]
-                    if self._tag_width:
-                        m.d.sync += self.o_stream.payload.tag.eq(tag)
                 break
 
             # Carry only the wire bytes later blocks still read.
-            later = [block for stage in self._stages[index + 1:]
-                     for op, block in stage if op in ("inject", "absorb")]
+            later = [arg for stage in self._stages[index + 1:]
+                     for op, arg in stage if op in ("inject", "absorb")]
             first_byte = 8 * min(later) if later else _KEY_BYTES
-            valid = register(valid, f"s{index}_valid")
-            v = tuple(register(v[n], f"s{index}_v{n}", reset_less=True) for n in range(4))
-            tag = register(tag, f"s{index}_tag", reset_less=True)
-            msg = register(Cat(*wire[first_byte:]), f"s{index}_msg", reset_less=True)
-            wire = [None] * first_byte + [msg[8 * n:8 * n + 8]
-                                          for n in range(_KEY_BYTES - first_byte)]
+            stage_valid = Signal(name=f"s{index}_valid")
+            m.d.sync += stage_valid.eq(valid)
+            valid = stage_valid
+            regs = tuple(Signal(64, name=f"s{index}_v{n}", reset_less=True) for n in range(4))
+            m.d.sync += [reg.eq(value) for reg, value in zip(regs, v)]
+            v = regs
+            if first_byte < _KEY_BYTES:
+                msg = Signal(8 * (_KEY_BYTES - first_byte), name=f"s{index}_msg",
+                             reset_less=True)
+                m.d.sync += msg.eq(Cat(*wire[first_byte:]))
+                wire = [None] * first_byte + [msg[8 * n:8 * n + 8]
+                                              for n in range(_KEY_BYTES - first_byte)]
+            else:
+                wire = [None] * _KEY_BYTES
+
+        # The last stage folds into 64 flip-flops instead of 256.
+        last_valid = Signal()
+        last_hash = Signal(64, reset_less=True)
+        m.d.sync += [
+            last_valid.eq(valid),
+            last_hash.eq(v[0] ^ v[1] ^ v[2] ^ v[3]),
+        ]
+
+        # The output register takes the oldest hash whenever it is free: the head of the
+        # backlog, else the hash leaving the pipeline, which otherwise joins the backlog. The
+        # backlog is never full when written: it only holds hashes while the output register
+        # holds one too, and at most ``capacity`` are in flight, one of them at the last stage.
+        backlog = m.submodules.backlog = SyncFIFO(width=64, depth=self.capacity - 1)
+        out_hash = Signal(64, reset_less=True)
+        out_free = ~self.o_stream.valid | self.o_stream.ready
+        m.d.comb += [
+            backlog.w_data.eq(last_hash),
+            backlog.w_en.eq(last_valid & ~(out_free & ~backlog.r_rdy)),
+            backlog.r_en.eq(out_free),
+            self.o_stream.payload.hash.eq(out_hash),
+        ]
+        with m.If(out_free):
+            m.d.sync += [
+                self.o_stream.valid.eq(backlog.r_rdy | last_valid),
+                out_hash.eq(Mux(backlog.r_rdy, backlog.r_data, last_hash)),
+            ]
 
         return m

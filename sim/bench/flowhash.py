@@ -45,7 +45,8 @@ def flowhash_pipeline(keys=512):
     sim.add_testbench(bench)
     sim.run()
     assert result["hashes"] == [flow_hash(DEFAULT_SECRET, k) for k in inputs], "hash mismatch"
-    return {"keys": keys, "latency_cycles": result["latency"],
+    return {"keys": keys, "stages_per_round": dut.stages_per_round,
+            "latency_cycles": result["latency"],
             "keys_per_cycle": round(keys / result["cycles"], 4)}
 
 

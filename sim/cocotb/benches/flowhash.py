@@ -9,6 +9,7 @@ import os
 from collections import deque
 
 import cocotb
+from cocotb.triggers import RisingEdge
 
 from hdl.hash.siphash import FlowHash
 from sim.cocotb.stream import TB, StreamSink, StreamSource, pack, unpack
@@ -36,6 +37,14 @@ class FlowHashTB(TB):
         self.source = StreamSource(dut, "i_stream", self.clk, self.rng, idle=idle)
         self.sink = StreamSink(dut, "o_stream", self.clk, self.rng, backpressure=backpressure)
         self.expected = deque()
+        self.ready_fell = False
+        cocotb.start_soon(self._watch_ready())
+
+    async def _watch_ready(self):
+        """Note whether ``i_stream.ready`` ever falls: only a full output queue makes it."""
+        while not self.ready_fell:
+            await RisingEdge(self.clk)
+            self.ready_fell = self.dut.i_stream__ready.value == 0
 
     def set_secret(self, secret):
         self.dut.secret.value = int.from_bytes(secret, "little")
@@ -55,9 +64,11 @@ class FlowHashTB(TB):
 
 
 @cocotb.test(timeout_time=1, timeout_unit="ms")
-@cocotb.parametrize(idle=[0.0, 0.5], backpressure=[0.0, 0.5])
+@cocotb.parametrize(idle=[0.0, 0.5], backpressure=[0.0, 0.5, 0.9])
 async def hashes_match_the_reference(dut, idle, backpressure):
-    """Two batches of random IPv4/IPv6 keys, each under its own secret, set at run time."""
+    """Two batches of random IPv4/IPv6 keys, each under its own secret, set at run time.
+    ``i_stream.ready`` stays high without backpressure; with 0.9 the output queue fills and it
+    falls."""
     tb = FlowHashTB(dut, idle=idle, backpressure=backpressure)
     await tb.reset()
     for _ in range(2):
@@ -69,3 +80,7 @@ async def hashes_match_the_reference(dut, idle, backpressure):
         await tb.source.wait_drained()
     await tb.check()
     assert tb.sink.empty(), "more hashes than keys"
+    if backpressure == 0.0:
+        assert not tb.ready_fell, "i_stream.ready fell although o_stream was always ready"
+    if backpressure >= 0.9:
+        assert tb.ready_fell, "the output queue never filled"
