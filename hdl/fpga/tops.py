@@ -8,12 +8,13 @@ to build, with the parameters it is timed at. A new block adds one line here, e.
 
 from amaranth.lib import wiring
 
+from ..flow_engine.engine import FlowEngine
 from ..flow_engine.parser import Parser
 from ..gft.table import GlobalFlowTable
 from ..hash.siphash import FlowHash
 
 
-__all__ = ["TOPS", "build_top", "select_tops"]
+__all__ = ["TOPS", "OPTIONS", "build_top", "select_tops"]
 
 
 TOPS = {
@@ -21,6 +22,16 @@ TOPS = {
     "parser": Parser,
     # 1024 buckets x 4 ways = 4096 dual-stack entries, stash 8, move budget 3: the issue's size.
     "gft": GlobalFlowTable,
+    "flow_engine": FlowEngine,
+}
+
+
+OPTIONS = {
+    # Keyword arguments of hdl.fpga.synth.synthesize per top, where the defaults do not do.
+    # Yosys 0.70's ABC9 fails an assertion (rtlil.cc:3091, reintegrating the mapped netlist)
+    # on the full-size GFT; the same RTL at 16 buckets maps with ABC9. The older ABC flow
+    # maps it.
+    "gft": {"abc9": False},
 }
 
 

@@ -42,9 +42,9 @@ class GlobalFlowTable(wiring.Component):
 
     Pipeline
     --------
-    ``req`` -> :class:`~hdl.hash.siphash.FlowHash` (16 cycles; the whole request rides as its
-    tag) -> a 2-entry :class:`~hdl.gft.queue.Skid` that cuts the ready path -> then, one
-    cycle each:
+    ``req`` -> :class:`~hdl.hash.siphash.FlowHash` (33 cycles, its ``latency``; the whole
+    request rides as its tag) -> a 2-entry :class:`~hdl.gft.queue.Skid` that cuts the ready
+    path -> then, one cycle each:
 
     I (issue)
         Hazard and credit checks; read addresses go to both RAMs.
@@ -63,8 +63,8 @@ class GlobalFlowTable(wiring.Component):
         write, *full* bit, counters, and the response into an 8-deep output queue.
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
-    *t + 22* when nothing waits, for every op and outcome except a RESERVE that needs the slow
-    path (below). Throughput: one request per clock.
+    *t + 39* (the hash's 33, then 6) when nothing waits, for every op and outcome except a
+    RESERVE that needs the slow path (below). Throughput: one request per clock.
 
     Hazards (stall, not bypass)
     ---------------------------
@@ -130,6 +130,10 @@ class GlobalFlowTable(wiring.Component):
     stats : ``Out(params.stats)``
         Counters (:data:`~hdl.gft.layouts.STAT_COUNTERS`), ``occupancy`` (live entries) and
         ``stash_used``, registered.
+    initialising : ``Out(1)``
+        High for ``buckets // 2`` cycles after power-up and after every reset, while the table
+        writes every bucket empty (block RAM keeps its contents through a reset; the bitmap,
+        stash and counters do not). Requests are taken meanwhile and wait at I.
 
     Attributes
     ----------
@@ -157,6 +161,7 @@ class GlobalFlowTable(wiring.Component):
             "now": In(timestamp_bits),
             "timeout": In(timestamp_bits),
             "stats": Out(p.stats),
+            "initialising": Out(1),
         })
 
     # --- Key forms ---------------------------------------------------------------------------
@@ -264,8 +269,21 @@ class GlobalFlowTable(wiring.Component):
 
         credits = Signal(range(self.RESPONSE_DEPTH + 1), init=self.RESPONSE_DEPTH)
         scan_inflight = Signal()
+
+        # Block RAM keeps its contents through a reset, but the full bitmap, the stash and the
+        # counters do not, and they must agree with the RAMs. So after power-up and after every
+        # reset the table writes every bucket empty, one per cycle, before it issues anything.
+        clearing = Signal(init=1)
+        clear_idx = Signal(range(p.half))
+        with m.If(clearing):
+            m.d.sync += clear_idx.eq(clear_idx + 1)
+            with m.If(clear_idx == p.half - 1):
+                m.d.sync += [clearing.eq(0), clear_idx.eq(0)]
+        m.d.comb += self.initialising.eq(clearing)
+
         blocked = Signal()
-        m.d.comb += blocked.eq(reloc.busy | Cat(s.valid & s.maybe_slow for s in stages).any())
+        m.d.comb += blocked.eq(clearing | reloc.busy |
+                               Cat(s.valid & s.maybe_slow for s in stages).any())
 
         req_waits = Cat(touches(s, 1, 1, h_i1, h_i2) & s.writer for s in stages).any()
         issue_req = Signal()
@@ -349,8 +367,12 @@ class GlobalFlowTable(wiring.Component):
         c = Signal(c_extra, name="c_extra")
         m.d.sync += [
             c.storable.eq(b_storable),
+            # (The last way is always at or after the scan's first way: no compare, which
+            # Verilator would flag as constant.)
             c.old.eq(Cat(expired(scan_word[w].state, scan_word[w].timestamp, self.now,
-                                 self.timeout) & (s2.way <= w) for w in range(W))),
+                                 self.timeout) & ((s2.way <= w) if w < (1 << p.way_bits) - 1
+                                                  else 1)
+                         for w in range(W))),
             c.now.eq(self.now),
             c.words[0].eq(words[0]), c.words[1].eq(words[1]),
             c.probe1.eq(st.probe1), c.probe2.eq(st.probe2),
@@ -582,7 +604,10 @@ class GlobalFlowTable(wiring.Component):
 
         # RAM write ports: one way of one bucket per cycle from D or the Relocator.
         for s in range(2):
-            with m.If(reloc.wr.en):
+            with m.If(clearing):
+                m.d.comb += [wr[s].addr.eq(clear_idx), wr[s].en.eq(2 ** W - 1)]
+                m.d.comb += [wr[s].data[w].state.eq(EntryState.INVALID) for w in range(W)]
+            with m.Elif(reloc.wr.en):
                 m.d.comb += [wr[s].addr.eq(reloc.wr.idx),
                              wr[s].en.eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))]
                 m.d.comb += [wr[s].data[w].eq(reloc.wr.entry) for w in range(W)]

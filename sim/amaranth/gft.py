@@ -37,7 +37,8 @@ class GftBench:
     Each cycle the request driver offers the next request unless a random idle cycle is due
     (probability ``idle``; a request once offered is held until taken, as streams require),
     and the response and aged sinks drop ``ready`` with probability ``backpressure``.
-    ``now(cycle)`` gives the time input. After the last response the bench idles
+    ``now(cycle)`` gives the time input; cycle 0 is the first after the table has cleared
+    itself (``initialising``). After the last response the bench idles
     ``drain`` cycles (for aging), then stops aging, takes the frees still in flight, and reads
     the counters and the whole table. A run with no transfer for ``patience`` cycles fails.
     """
@@ -75,6 +76,7 @@ class GftBench:
         async def bench(ctx):
             ctx.set(dut.secret, int.from_bytes(self.secret, "little"))
             ctx.set(dut.timeout, self.timeout)
+            await ctx.tick().until(~dut.initialising)    # the table clears itself first
             current, cycle, drained, last_transfer = None, 0, 0, 0
             while True:
                 if cycle - last_transfer > self.patience:

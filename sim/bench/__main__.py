@@ -14,6 +14,8 @@ BENCHES = {
     "model": "model",
     "flowhash": "flowhash",
     "parser": "parser",
+    "gft": "gft",
+    "flow_engine": "flow_engine",
 }
 
 

@@ -30,6 +30,15 @@ class CocotbFailure(AssertionError):
     """A cocotb run failed: a test failed, none ran, or the simulator died."""
 
 
+# The runner compiles with -g2012; a later -g2005 wins. Under IEEE 1800 rules Icarus runs the
+# initialisers of declarations (`reg x = 0;`) before any process starts, so the event that
+# Yosys's exported Verilog relies on to evaluate each `always @*` block once at time 0 never
+# happens: a combinational block whose inputs keep their initial values (an empty stash's
+# free-slot encoder, say) stays X for ever. Verilog-2005 rules schedule the initialisers as
+# events, and Amaranth's output is plain Verilog-2005.
+ICARUS_ARGS = ["-g2005"]
+
+
 def _safe_name(name):
     return re.sub(r"[^\w.-]+", "_", name).strip("_")
 
@@ -69,7 +78,8 @@ def run_cocotb(name, *, sources, toplevel, module, seed=None, extra_env=None):
     # Sources are regenerated on every run, but the runner's up-to-date check only compares
     # timestamps; rebuilding always costs Icarus next to nothing and never runs stale Verilog.
     runner.build(sources=[Path(source) for source in sources], hdl_toplevel=toplevel,
-                 build_dir=directory, always=True, timescale=TIMESCALE, waves=waves)
+                 build_dir=directory, always=True, timescale=TIMESCALE, waves=waves,
+                 build_args=ICARUS_ARGS)
     try:
         results = runner.test(test_module=module, hdl_toplevel=toplevel, build_dir=directory,
                               test_dir=directory, seed=seed, extra_env=dict(extra_env or {}),

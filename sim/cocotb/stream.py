@@ -63,6 +63,9 @@ class StreamSource:
         Source of the idle cycles.
     idle : float
         Probability of idling in a cycle the source could offer a payload.
+    monitor : callable or None
+        Called with each payload as it is transferred, in the cycle of the transfer (for a
+        bench that timestamps transfers).
 
     Attributes
     ----------
@@ -70,18 +73,20 @@ class StreamSource:
         Payloads transferred so far.
     """
 
-    def __init__(self, dut, name, clock, rng, *, idle=0.0):
+    def __init__(self, dut, name, clock, rng, *, idle=0.0, monitor=None):
         self._valid = getattr(dut, f"{name}__valid")
         self._payload = getattr(dut, f"{name}__payload")
         self._ready = getattr(dut, f"{name}__ready", None)
         self._clock = clock
         self._rng = rng
         self.idle = idle
+        self._monitor = monitor
         self._queue = deque()
         self._drained = Event()
         self._drained.set()
         self.count = 0
         self._valid.value = 0
+        self._payload.value = 0     # not X: a design may look at the payload before valid
         cocotb.start_soon(self._run())
 
     def send(self, payload):
@@ -98,8 +103,10 @@ class StreamSource:
         while True:
             await RisingEdge(self._clock)
             if offering and (self._ready is None or self._ready.value == 1):
-                self._queue.popleft()
+                payload = self._queue.popleft()
                 self.count += 1
+                if self._monitor is not None:
+                    self._monitor(payload)
                 offering = False
                 if not self._queue:
                     self._drained.set()
@@ -122,6 +129,8 @@ class StreamSink:
         As for :class:`StreamSource`.
     backpressure : float
         Probability of holding ``ready`` low in a cycle.
+    monitor : callable or None
+        As for :class:`StreamSource`.
 
     Attributes
     ----------
@@ -129,13 +138,14 @@ class StreamSink:
         Payloads transferred so far.
     """
 
-    def __init__(self, dut, name, clock, rng, *, backpressure=0.0):
+    def __init__(self, dut, name, clock, rng, *, backpressure=0.0, monitor=None):
         self._valid = getattr(dut, f"{name}__valid")
         self._payload = getattr(dut, f"{name}__payload")
         self._ready = getattr(dut, f"{name}__ready")
         self._clock = clock
         self._rng = rng
         self.backpressure = backpressure
+        self._monitor = monitor
         self._queue = Queue()
         self.count = 0
         self._ready.value = 0
@@ -153,8 +163,11 @@ class StreamSink:
         while True:
             await RisingEdge(self._clock)
             if ready and self._valid.value == 1:
-                self._queue.put_nowait(int(self._payload.value))
+                payload = int(self._payload.value)
+                self._queue.put_nowait(payload)
                 self.count += 1
+                if self._monitor is not None:
+                    self._monitor(payload)
             ready = self._rng.random() >= self.backpressure
             self._ready.value = int(ready)
 
