@@ -36,7 +36,7 @@ fmax_mhz, luts, ffs, brams
 import random
 import statistics
 
-from hdl.gft.layouts import EntryState, GftOp, GftStatus
+from hdl.gft.layouts import EntryState, GftOp, GftParams, GftStatus
 from hdl.gft.table import GlobalFlowTable
 from sim.amaranth.gft import GftBench
 from sim.model.gft import TableFull
@@ -127,7 +127,7 @@ def model_occupancy(sets, seed=1):
     figures = []
     for n in range(sets):
         rng = random.Random(seed * 1000 + n)
-        model = model_for(GlobalFlowTable().params, secret=rng.randbytes(16))
+        model = model_for(GftParams(), secret=rng.randbytes(16))
         while True:
             try:
                 model.insert(random_flow_key(rng), fid=len(model), state=EntryState.BOUND)
@@ -138,7 +138,7 @@ def model_occupancy(sets, seed=1):
 
 
 def run(quick):
-    p = GlobalFlowTable().params
+    p = GftParams()
     # About 3 minutes per key set on one core.
     runs = [gft_run(seed, lookups=1_000 if quick else 10_000) for seed in range(1 if quick else 3)]
     hw_occupancy = [r["occupancy_at_first_failure"] for r in runs]

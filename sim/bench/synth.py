@@ -8,6 +8,10 @@ from hdl.export import BUILD_DIR, export_verilog
 from .common import ROOT
 
 
+RERUN = True
+"""``python -m sim.bench --no-synth`` clears this: report the summaries as they are."""
+
+
 def _newest_hdl():
     return max(path.stat().st_mtime for path in (ROOT / "hdl").rglob("*.py"))
 
@@ -22,7 +26,7 @@ def synth_figures(top, *, rerun):
     """
     path = BUILD_DIR / "synth" / top / "summary.json"
     stale = not path.exists() or path.stat().st_mtime < _newest_hdl()
-    if stale and rerun:
+    if stale and rerun and RERUN:
         from hdl.fpga.synth import Target, synthesize
         from hdl.fpga.tops import OPTIONS, build_top
         synthesize(top, export_verilog(build_top(top), top), Target(), **OPTIONS.get(top, {}))
