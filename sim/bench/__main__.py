@@ -6,6 +6,7 @@ import importlib
 import json
 import sys
 
+from . import synth
 from .common import OUT
 
 
@@ -22,6 +23,8 @@ BENCHES = {
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    p.add_argument("--no-synth", action="store_true",
+                   help="do not run synthesis; report build/synth/<top>/summary.json as it is")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"benchmarks to run (default: all of {', '.join(BENCHES)})")
     args = p.parse_args(argv)
@@ -29,6 +32,7 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHES)}")
     OUT.mkdir(parents=True, exist_ok=True)
+    synth.RERUN = not args.no_synth
     for name in args.names or BENCHES:
         module = importlib.import_module(f"sim.bench.{BENCHES[name]}")
         figures = module.run(args.quick)
