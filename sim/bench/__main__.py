@@ -16,7 +16,6 @@ BENCHES = {
     "flowhash": "flowhash",
     "parser": "parser",
     "gft": "gft",
-    "flow_engine": "flow_engine",
 }
 
 
