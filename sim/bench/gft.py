@@ -43,6 +43,7 @@ from sim.model.gft import TableFull
 from sim.model.gft_ops import Request, Scoreboard, model_for
 from sim.randkeys import random_flow_key
 
+from .model import occupancy_at_first_failure
 from .synth import synth_figures
 
 
@@ -123,26 +124,12 @@ def latencies():
     return out
 
 
-def model_occupancy(sets, seed=1):
-    figures = []
-    for n in range(sets):
-        rng = random.Random(seed * 1000 + n)
-        model = model_for(GftParams(), secret=rng.randbytes(16))
-        while True:
-            try:
-                model.insert(random_flow_key(rng), fid=len(model), state=EntryState.BOUND)
-            except TableFull:
-                break
-        figures.append(model.occupancy)
-    return figures
-
-
 def run(quick):
     p = GftParams()
     # About 3 minutes per key set on one core.
     runs = [gft_run(seed, lookups=1_000 if quick else 10_000) for seed in range(1 if quick else 3)]
     hw_occupancy = [r["occupancy_at_first_failure"] for r in runs]
-    model = model_occupancy(5 if quick else 50)
+    model = occupancy_at_first_failure(5 if quick else 50)
     lat = latencies()
     figures = {
         "config": {"buckets": p.buckets, "ways": p.ways, "stash": p.stash,

@@ -13,8 +13,9 @@ from sim.randkeys import random_flow_key
 from .common import PCAPS
 
 
-def gft_model_occupancy(sets, seed=1):
-    """Occupancy at the first insertion failure of the model GFT (default organisation)."""
+def occupancy_at_first_failure(sets, seed=1):
+    """Occupancy at the first insertion failure of the model GFT (default organisation, the
+    hardware's) for ``sets`` random key sets and secrets: a list of fractions."""
     figures = []
     for n in range(sets):
         rng = random.Random(seed * 1000 + n)
@@ -25,6 +26,12 @@ def gft_model_occupancy(sets, seed=1):
             except TableFull:
                 break
         figures.append(gft.occupancy)
+    return figures
+
+
+def gft_model_occupancy(sets, seed=1):
+    figures = occupancy_at_first_failure(sets, seed)
+    gft = GlobalFlowTable()
     return {"config": {"buckets": gft.buckets, "ways": gft.ways, "stash": gft.stash,
                        "move_budget": gft.move_budget, "entries": gft.capacity},
             "key_sets": sets, "min": round(min(figures), 4),
