@@ -100,6 +100,33 @@ def _bits(count):
     return max(1, (count - 1).bit_length())
 
 
+def check_organisation(*, buckets, ways, stash, move_budget, key_mode, timestamp_bits):
+    """Validate the parameters the hardware table and its golden model
+    (:class:`sim.model.gft.GlobalFlowTable`) share.
+
+    Raises
+    ------
+    ValueError
+        For a value out of range, with the message naming the parameter and the value.
+    """
+    if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
+        raise ValueError(f"buckets must be a power of two, not {buckets!r}")
+    if not 2 <= buckets <= 1 << 32:
+        raise ValueError(f"buckets must be from 2 to 2**32 (two sub-tables, each indexed "
+                         f"from one 32-bit half of the hash), not {buckets!r}")
+    if not _is_int(ways) or ways < 1:
+        raise ValueError(f"ways must be a positive integer, not {ways!r}")
+    if not _is_int(stash) or stash < 0:
+        raise ValueError(f"stash must be a non-negative integer, not {stash!r}")
+    if not _is_int(move_budget) or move_budget < 0:
+        raise ValueError(f"move_budget must be a non-negative integer, not {move_budget!r}")
+    if key_mode not in ("dual", "ipv4"):
+        raise ValueError(f"key_mode must be 'dual' or 'ipv4', not {key_mode!r}")
+    if not _is_int(timestamp_bits) or not 2 <= timestamp_bits <= 64:
+        raise ValueError(f"timestamp_bits must be an integer from 2 to 64, not "
+                         f"{timestamp_bits!r}")
+
+
 class GftParams:
     """Validated GFT parameters and every layout derived from them.
 
@@ -132,26 +159,12 @@ class GftParams:
 
     def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, key_mode="dual",
                  timestamp_bits=16, tag_width=8):
-        if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
-            raise ValueError(f"buckets must be a power of two, not {buckets!r}")
-        if not 2 <= buckets <= 1 << 32:
-            raise ValueError(f"buckets must be from 2 to 2**32 (two sub-tables, each indexed "
-                             f"from one 32-bit half of the hash), not {buckets!r}")
-        if not _is_int(ways) or ways < 1:
-            raise ValueError(f"ways must be a positive integer, not {ways!r}")
-        if not _is_int(stash) or stash < 0:
-            raise ValueError(f"stash must be a non-negative integer, not {stash!r}")
-        if not _is_int(move_budget) or move_budget < 0:
-            raise ValueError(f"move_budget must be a non-negative integer, not {move_budget!r}")
+        check_organisation(buckets=buckets, ways=ways, stash=stash, move_budget=move_budget,
+                           key_mode=key_mode, timestamp_bits=timestamp_bits)
         nodes = 2 * sum(ways ** level for level in range(move_budget))
         if nodes > 4096:
             raise ValueError(f"move_budget {move_budget} with {ways} ways needs a search queue "
                              f"of {nodes} nodes, more than 4096")
-        if key_mode not in ("dual", "ipv4"):
-            raise ValueError(f"key_mode must be 'dual' or 'ipv4', not {key_mode!r}")
-        if not _is_int(timestamp_bits) or not 2 <= timestamp_bits <= 64:
-            raise ValueError(f"timestamp_bits must be an integer from 2 to 64, not "
-                             f"{timestamp_bits!r}")
         if not _is_int(tag_width) or tag_width < 0:
             raise ValueError(f"tag_width must be a non-negative integer, not {tag_width!r}")
 

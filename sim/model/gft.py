@@ -90,7 +90,7 @@ aging scan must visit every bucket more often than once per half wrap.
 import copy
 from dataclasses import dataclass
 
-from hdl.gft.layouts import AWARE_BITS, COUNTER_BITS, FID_BITS, EntryState
+from hdl.gft.layouts import AWARE_BITS, COUNTER_BITS, FID_BITS, EntryState, check_organisation
 from hdl.wire import ErrorCode
 from sim.flowhash import DEFAULT_SECRET, flow_hash
 from sim.flowkey import FlowKey
@@ -214,27 +214,14 @@ class GlobalFlowTable:
 
     def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, secret=DEFAULT_SECRET,
                  timestamp_bits=16, tentative_timeout=2000, key_mode="dual"):
-        if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
-            raise ValueError(f"buckets must be a power of two, not {buckets!r}")
-        if not 2 <= buckets <= 1 << 32:
-            raise ValueError(f"buckets must be from 2 to 2**32 (two sub-tables, each "
-                             f"indexed from one 32-bit half of the hash), not {buckets!r}")
-        if not _is_int(ways) or ways < 1:
-            raise ValueError(f"ways must be a positive integer, not {ways!r}")
-        if not _is_int(stash) or stash < 0:
-            raise ValueError(f"stash must be a non-negative integer, not {stash!r}")
-        if not _is_int(move_budget) or move_budget < 0:
-            raise ValueError(f"move_budget must be a non-negative integer, not {move_budget!r}")
+        check_organisation(buckets=buckets, ways=ways, stash=stash, move_budget=move_budget,
+                           key_mode=key_mode, timestamp_bits=timestamp_bits)
         if not isinstance(secret, (bytes, bytearray)) or len(secret) != 16:
             raise ValueError(f"secret must be 16 bytes, not {secret!r}")
-        if not _is_int(timestamp_bits) or not 2 <= timestamp_bits <= 64:
-            raise ValueError(f"timestamp_bits must be an integer from 2 to 64, not {timestamp_bits!r}")
         half = 1 << (timestamp_bits - 1)
         if not _is_int(tentative_timeout) or not 1 <= tentative_timeout < half:
             raise ValueError(f"tentative_timeout must be an integer from 1 to {half - 1} "
                              f"(below half the timestamp range), not {tentative_timeout!r}")
-        if key_mode not in ("dual", "ipv4"):
-            raise ValueError(f"key_mode must be 'dual' or 'ipv4', not {key_mode!r}")
 
         self.buckets = buckets
         self.ways = ways
