@@ -1,10 +1,12 @@
-"""AXI4-Stream as an Amaranth interface, defined once for every data port of the flow engine."""
+"""AXI4-Stream as an Amaranth interface, defined once for every data port of the flow engine,
+and the byte order between it and the wire formats."""
 
+from amaranth.hdl import Cat, Mux, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 
-__all__ = ["AxiStreamSignature"]
+__all__ = ["AxiStreamSignature", "kept_bytes", "network_order"]
 
 
 class AxiStreamSignature(wiring.Signature):
@@ -78,3 +80,28 @@ class AxiStreamSignature(wiring.Signature):
 
     def __repr__(self):
         return f"AxiStreamSignature({self._data_width}, {self._user_width})"
+
+
+def network_order(value):
+    """The bytes of ``value`` reversed: between a wire format's packed value and its lanes.
+
+    A format's packed value has its first byte on the wire in its most significant bits
+    (:mod:`hdl.wire.format`); on AXI4-Stream the first byte is in lane 0, the least
+    significant. So ``network_order(header.as_value())`` is the header as lanes, and
+    ``network_order(lanes)`` the packed value of bytes received in lanes. ``value`` must be a
+    whole number of bytes.
+    """
+    value = Value.cast(value)
+    if len(value) % 8:
+        raise ValueError(f"A value of {len(value)} bits is not a whole number of bytes")
+    return Cat(*reversed([value[i:i + 8] for i in range(0, len(value), 8)]))
+
+
+def kept_bytes(keep):
+    """Bytes of a ``tlast`` beat: its lanes up to and including the highest kept one (0 when
+    none is kept). A tree of muxes, log2(lanes) deep."""
+    if len(keep) == 1:
+        return keep
+    half = len(keep) // 2
+    low, high = keep[:half], keep[half:]
+    return Mux(high.any(), half + kept_bytes(high), kept_bytes(low))

@@ -37,7 +37,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .axis import AxiStreamSignature
+from .axis import AxiStreamSignature, kept_bytes
 from .parse_result import (DropReason, MAX_IPV6_EXT, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
                            parse_result_layout, reason_counts_layout)
 
@@ -95,15 +95,6 @@ def _net(m, name, value):
 
 def _one_of(value, choices):
     return Cat(*(value == choice for choice in choices)).any()
-
-
-def _kept_bytes(keep):
-    """Lanes up to and including the highest kept one: a tree of muxes, log2(lanes) deep."""
-    if len(keep) == 1:
-        return keep
-    half = len(keep) // 2
-    low, high = keep[:half], keep[half:]
-    return Mux(high.any(), half + _kept_bytes(high), _kept_bytes(low))
 
 
 def _first_drop(current, checks):
@@ -386,7 +377,7 @@ class Parser(wiring.Component):
 
         first = ~in_frame
         index = Mux(first, 0, next_index)
-        kept = _kept_bytes(axis.tkeep)
+        kept = kept_bytes(axis.tkeep)
         length = Mux(first, 0, length_before) + Mux(axis.tlast, kept, lanes)
         length = Mux(length >> OFFSET_WIDTH, (1 << OFFSET_WIDTH) - 1, length[:OFFSET_WIDTH])
         last_index = (1 << self._index_width) - 1

@@ -8,6 +8,7 @@ to build, with the parameters it is timed at. A new block adds one line here, e.
 
 from amaranth.lib import wiring
 
+from ..flow_engine.engine import FlowEngine
 from ..flow_engine.parser import Parser
 from ..gft.table import GlobalFlowTable
 from ..hash.siphash import FlowHash
@@ -21,6 +22,7 @@ TOPS = {
     "parser": Parser,
     # 1024 buckets x 4 ways = 4096 dual-stack entries, stash 8, move budget 3: the size.
     "gft": GlobalFlowTable,
+    "flow_engine": FlowEngine,
 }
 
 

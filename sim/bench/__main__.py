@@ -16,6 +16,7 @@ BENCHES = {
     "flowhash": "flowhash",
     "parser": "parser",
     "gft": "gft",
+    "flow_engine": "flow_engine",
 }
 
 

@@ -1,0 +1,200 @@
+"""Frame assembly: a prefix of wire-format bytes, then a buffered packet, as one AXI4-Stream
+frame; or a buffered packet thrown away."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gft.queue import Queue
+from .axis import AxiStreamSignature
+
+
+__all__ = ["FrameAssembler", "TOTAL_WIDTH"]
+
+
+TOTAL_WIDTH = 17
+"""Bits of a frame's total length: a prefix plus a packet of up to 65535 bytes."""
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class FrameAssembler(wiring.Component):
+    """Emits one output frame per job: ``prefix`` bytes, then ``words`` words of ``words``.
+
+    A job names its *kind*, which fixes the prefix length ``P = prefix_lengths[kind]``, carries
+    the ``P`` prefix bytes (lane order: byte 0 in bits 7..0), the number of words of the packet
+    to take from ``words`` and the frame's ``total`` length in bytes (``P`` plus the packet's
+    length; the bytes of the last word past it are not sent). A job with ``emit`` low takes its
+    words and sends nothing: the packet of a dropped frame leaves the buffer.
+
+    How
+    ---
+    With ``L`` bytes per beat, ``P = F * L + s``: the first ``F`` beats are prefix only, and
+    then every beat is the ``s`` bytes carried over (the prefix's tail, later the end of the
+    previous word) followed by the first ``L - s`` bytes of the next word. Because ``s`` is a
+    constant of each kind, putting a word after the carry is a fixed wiring per kind, not a
+    barrel shifter. A last beat with only carried bytes follows when the packet's last bytes
+    fell into the carry.
+
+    Throughput and backpressure
+    ---------------------------
+    One beat per clock while the output takes them and words are there, plus one cycle per job
+    to load it. A frame of ``P + n`` bytes takes ``ceil((P + n) / L) + 1`` cycles; a dropped
+    packet ``ceil(n / L) + 1``. ``m_axis`` comes from a two-entry queue (its ``tvalid`` and
+    payload from registers); ``jobs.ready`` and ``words.ready`` never depend combinationally
+    on ``m_axis.tready``.
+
+    Parameters (keyword only)
+    -------------------------
+    word_width : int
+        Width of the words and of ``m_axis.tdata``, a positive multiple of 8.
+    prefix_lengths : tuple of int
+        Prefix length in bytes of each kind of job, each positive.
+    user_width : int
+        Width of ``m_axis.tuser``, set from the job's ``user`` on every beat of its frame.
+    max_words : int
+        Most words a job may take.
+
+    Members
+    -------
+    jobs : ``In(stream.Signature(job_layout))``
+        ``emit``, ``kind``, ``prefix``, ``words``, ``total``, ``user``.
+    words : ``In(stream.Signature(word_width))``
+        Packet words, in job order.
+    m_axis : ``Out(AxiStreamSignature(word_width, user_width))``
+        Frames; ``tkeep`` is all ones except on the ``tlast`` beat.
+    """
+
+    def __init__(self, *, word_width, prefix_lengths, user_width, max_words):
+        if not _is_int(word_width) or word_width <= 0 or word_width % 8:
+            raise ValueError(f"word_width must be a positive multiple of 8, not {word_width!r}")
+        prefix_lengths = tuple(prefix_lengths)
+        if not prefix_lengths or not all(_is_int(p) and p > 0 for p in prefix_lengths):
+            raise ValueError(f"prefix_lengths must be positive integers, not {prefix_lengths!r}")
+        if not _is_int(max_words) or max_words < 1:
+            raise ValueError(f"max_words must be a positive integer, not {max_words!r}")
+        self._lanes = word_width // 8
+        self._prefix_lengths = prefix_lengths
+        self.job_layout = data.StructLayout({
+            "emit": 1, "kind": range(max(2, len(prefix_lengths))),
+            "prefix": 8 * max(prefix_lengths), "words": range(max_words + 1),
+            "total": TOTAL_WIDTH, "user": user_width,
+        })
+        super().__init__({
+            "jobs": In(stream.Signature(self.job_layout)),
+            "words": In(stream.Signature(word_width)),
+            "m_axis": Out(AxiStreamSignature(word_width, user_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self._lanes
+        # (F, s) of each kind, and the carry register, as wide as any prefix rounded up to beats.
+        splits = [divmod(p, L) for p in self._prefix_lengths]
+        head_lanes = L * max(f + (s > 0) for f, s in splits)
+        job = self.jobs.payload
+
+        beat = data.StructLayout({"tdata": 8 * L, "tkeep": L, "tlast": 1,
+                                  "tuser": len(self.m_axis.tuser)})
+        out_depth = 2
+        out_q = m.submodules.out_queue = Queue(shape=beat, depth=out_depth)
+        m.d.comb += [
+            self.m_axis.tdata.eq(out_q.o.payload.tdata),
+            self.m_axis.tkeep.eq(out_q.o.payload.tkeep),
+            self.m_axis.tlast.eq(out_q.o.payload.tlast),
+            self.m_axis.tuser.eq(out_q.o.payload.tuser),
+            self.m_axis.tvalid.eq(out_q.o.valid),
+            out_q.o.ready.eq(self.m_axis.tready),
+        ]
+
+        busy = Signal()
+        in_prefix = Signal()          # else in the words (or the carry-only last beat)
+        emit = Signal()
+        head = Signal(8 * head_lanes, reset_less=True)
+        kind = Signal.like(job.kind)
+        full_left = Signal(range(max(f for f, _ in splits) + 1))
+        words_left = Signal.like(job.words)
+        more = Signal()               # words_left != 0
+        rem = Signal(TOTAL_WIDTH)     # bytes of the frame not yet sent
+        last = Signal()               # rem <= L: the next beat is the frame's last
+        # ``more`` and ``last`` are kept in flip-flops, not compared from the counts, because
+        # they decide (with ``room``) whether ``head``, hundreds of flip-flops, loads.
+        user = Signal.like(job.user)
+
+        def lanes(value, lo, hi):
+            return value[8 * lo:8 * hi]
+
+        # --- load a job ------------------------------------------------------------------------
+
+        fulls = Array(C(f, len(full_left)) for f, _ in splits)
+        m.d.comb += self.jobs.ready.eq(~busy)
+        with m.If(self.jobs.valid & ~busy):
+            first_full = fulls[job.kind]
+            m.d.sync += [
+                busy.eq(job.emit | (job.words != 0)),
+                emit.eq(job.emit), in_prefix.eq(first_full != 0),
+                head.eq(job.prefix), kind.eq(job.kind), full_left.eq(first_full),
+                words_left.eq(job.words), more.eq(job.words != 0), rem.eq(job.total),
+                last.eq(job.total <= L), user.eq(job.user),
+            ]
+
+        # --- one beat out ----------------------------------------------------------------------
+
+        # Room in the output queue for this cycle's beat, in a flip-flop worked out from the
+        # last cycle's level, push and pop (exact, not a bound): with ``more`` and ``last``
+        # below, it is what lets ``head`` load from two LUT levels of flip-flops.
+        room = Signal(init=1)
+        pushed = out_q.i.valid & out_q.i.ready
+        popped = out_q.o.valid & out_q.o.ready
+        m.d.sync += room.eq(out_q.level + pushed - popped < out_depth)
+        out = out_q.i.payload
+        m.d.comb += [
+            out.tkeep.eq(Cat(rem > i for i in range(L))),
+            out.tlast.eq(last),
+            out.tuser.eq(user),
+        ]
+        word = self.words.payload
+        have_word = more
+        done = Signal()
+
+        def next_beat():
+            return [rem.eq(rem - L), last.eq(rem <= 2 * L)]
+
+        def next_word():
+            return [words_left.eq(words_left - 1), more.eq(words_left != 1)]
+
+        with m.If(busy & ~emit):
+            # A dropped packet: take its words, one per clock.
+            m.d.comb += self.words.ready.eq(1)
+            with m.If(self.words.valid):
+                m.d.sync += next_word()
+                with m.If(words_left == 1):
+                    m.d.sync += busy.eq(0)
+        with m.Elif(busy & in_prefix):
+            m.d.comb += [out.tdata.eq(lanes(head, 0, L)), out_q.i.valid.eq(room)]
+            with m.If(room):
+                m.d.sync += [head.eq(head >> (8 * L)), full_left.eq(full_left - 1),
+                             *next_beat()]
+                with m.If(full_left == 1):
+                    m.d.sync += in_prefix.eq(0)
+                m.d.comb += done.eq(last)
+        with m.Elif(busy):
+            step = room & (self.words.valid | ~have_word)
+            m.d.comb += [out_q.i.valid.eq(step), self.words.ready.eq(room & have_word)]
+            with m.Switch(kind):
+                for k, (_, s) in enumerate(splits):
+                    with m.Case(k):
+                        m.d.comb += out.tdata.eq(Cat(lanes(head, 0, s), lanes(word, 0, L - s)))
+                        with m.If(step & have_word):
+                            m.d.sync += head.eq(Cat(lanes(word, L - s, L),
+                                                    C(0, 8 * (head_lanes - s))))
+            with m.If(step):
+                m.d.sync += next_beat()
+                with m.If(have_word):
+                    m.d.sync += next_word()
+                m.d.comb += done.eq(last)
+        with m.If(done):
+            m.d.sync += busy.eq(0)
+        return m

@@ -1,0 +1,501 @@
+"""The card's local flow table (LFT) in hardware: a set-associative cache of the GFT, keyed by the
+full flow key, with per-entry packet and byte counters and FIFO eviction per bucket.
+
+The golden model is :class:`sim.model.lft.LocalFlowTable`; its docstring says why the table is
+filled only by FLOW_ADD, why a full bucket evicts its oldest-installed way and why a delete
+checks the FID. This block makes every one of the model's choices (bucket, way, victim, counts)
+bit for bit, so a scoreboard compares table contents as well as answers.
+"""
+
+from amaranth.hdl import *
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..gft.bucket import popcount
+from ..gft.compare import KeyCompare
+from ..gft.queue import Queue
+from ..hash.siphash import FlowHash
+from ..wire import FID, FLOW_KEY, MESSAGES, PACKET_REF, MsgType
+from .onehot import first_one, select
+from .register_slice import RegisterSlice
+
+
+__all__ = ["LftOp", "LftStatus", "LocalFlowTable", "LFT_STATS", "PACKETS_WIDTH", "BYTES_WIDTH",
+           "LENGTH_WIDTH"]
+
+
+# The counters are as wide as the FLOW_STATS fields that report them, and they wrap there.
+PACKETS_WIDTH = MESSAGES[MsgType.FLOW_STATS].body["packets"].width
+BYTES_WIDTH = MESSAGES[MsgType.FLOW_STATS].body["bytes"].width
+LENGTH_WIDTH = PACKET_REF["len"].width
+
+LFT_STATS = ("lookups", "hits", "misses", "adds", "updates", "deletes", "evictions",
+             "delete_misses")
+"""The statistics counters, named and counted as the model's ``LocalFlowTable.stats``."""
+
+
+class LftOp(enum.Enum, shape=2):
+    """What a request asks of the table."""
+    NOP    = 0   # touches nothing; keeps its place in the response order (a dropped packet)
+    LOOKUP = 1   # find the key; on a hit count one packet of ``length`` bytes
+    ADD    = 2   # FLOW_ADD: install ``key -> fid``, or update the FID of a present key
+    DELETE = 3   # FLOW_DELETE: remove ``key`` if it maps to ``fid``
+
+
+class LftStatus(enum.Enum, shape=3):
+    """What a request did."""
+    NONE      = 0   # NOP
+    HIT       = 1   # LOOKUP found the key; ``fid`` and the counts after this packet
+    MISS      = 2   # LOOKUP did not
+    INSTALLED = 3   # ADD took a free way
+    EVICTED   = 4   # ADD took the way of the bucket's oldest entry: the victim's fid and counts
+    UPDATED   = 5   # ADD found the key: FID replaced, counts kept
+    DELETED   = 6   # DELETE removed the entry: its fid and final counts
+    NOT_FOUND = 7   # DELETE found no entry of that key and FID
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class LocalFlowTable(wiring.Component):
+    """Set-associative flow table: ``buckets`` x ``ways`` entries, one request per clock.
+
+    Organisation
+    ------------
+    An entry holds a valid bit, the full flow key (never a hash only: two keys can share a
+    bucket), the FID and a packet and a byte counter. The entries of a bucket are one word of a
+    :class:`~amaranth.lib.memory.Memory` (``ways`` x 433 bits), written a way at a time. A
+    second, narrow memory holds each bucket's install order: per way a *rank*, 0 for the
+    oldest of the valid ways up to ``n - 1`` for the newest. The bucket of a key is the low
+    bits of :func:`sim.flowhash.flow_hash` under ``secret``, as in the model.
+
+    Rules (those of the model)
+    --------------------------
+    * LOOKUP hit: packets + 1, bytes + ``length`` (the counters wrap at their FLOW_STATS widths).
+    * ADD of a present key: its FID is replaced, its counts and rank kept.
+    * ADD of a new key: the lowest free way, with rank ``n``; in a full bucket the way of rank 0
+      (the oldest installed; hits do not refresh it) is overwritten, every other rank drops by
+      one and the new entry takes rank ``ways - 1``. The victim is in the response.
+    * DELETE: only an entry with both the key and the FID (a late delete of an older session of
+      the key must not remove a newer one); the ranks above it drop by one.
+
+    Pipeline
+    --------
+    ``req`` -> a register -> :class:`~hdl.hash.siphash.FlowHash` (the whole request rides as
+    its tag) -> a two-entry queue (cuts the ready path) -> then one cycle each: I (issue, from
+    a register that also drives both memories' read address), R (block RAM output,
+    registered), B (first half of the key compare of every way; per-way increments and FID
+    compares; all of the decision that does not depend on the matching way: free way, victim,
+    install orders), C (second half of the compare; the decision chooses among those), D
+    (memory writes, statistics, response into an 8-entry queue). Latency: a request
+    transferred at edge *t* is answered on ``resp`` from edge *t +* :attr:`latency` (hash
+    latency + 8) when nothing waits.
+    Throughput: one request per clock.
+
+    Hazards: stall, not bypass
+    --------------------------
+    Every request but a NOP may write its bucket (a hit writes its counters), at D, three
+    cycles after it read the bucket. A request waits at I while an older request on the same
+    bucket is at R, B, C or D, so it reads the bucket only after that write: requests
+    serialise in ``req`` order exactly as the model applies them one after the other. Two
+    requests on one bucket back to back cost 4 idle cycles; other requests never wait. A packet
+    racing a FLOW_ADD or FLOW_DELETE of its flow therefore sees the table before or after the
+    change, whichever request entered ``req`` first, and its count lands in the entry it was
+    forwarded by (or in none).
+
+    Reset
+    -----
+    Block RAM keeps its contents through a reset. After reset the table writes every bucket
+    empty, one per cycle (``initialising`` is high), before it issues a request: ``buckets``
+    cycles.
+
+    Backpressure
+    ------------
+    ``req.ready`` is the input register's (:class:`~.register_slice.RegisterSlice`: empty, or
+    its request taken by the hash, whose ready is a flip-flop). Requests are issued only with a place reserved
+    in the response queue, so a stalled ``resp`` holds requests at I, never mid-pipeline.
+
+    Parameters (keyword only)
+    -------------------------
+    buckets : int
+        Buckets, a power of two.
+    ways : int
+        Ways per bucket, 1 to 16.
+    tag_width : int
+        Width of an opaque tag carried from request to response (0: no ``tag`` field).
+
+    Members
+    -------
+    req : ``In(stream.Signature(request_layout))``
+        ``op`` (:class:`LftOp`), ``key``, ``fid`` (ADD and DELETE), ``length`` (LOOKUP), ``tag``.
+    resp : ``Out(stream.Signature(response_layout))``
+        One per request, in request order: ``op``, ``status`` (:class:`LftStatus`), the
+        request's ``key`` and ``tag``; ``fid``, ``packets``, ``bytes`` as the status says (zero
+        otherwise); ``bucket`` and ``way`` where the entry is or was.
+    secret : ``In(128)``
+        SipHash key (see :class:`~hdl.hash.siphash.FlowHash`). Change it only while the table
+        is empty: entries stay where the old secret put them.
+    stats : ``Out(stats_layout)``
+        :data:`LFT_STATS` counters (32 bits, wrapping) and ``occupancy`` (valid entries).
+    initialising : ``Out(1)``
+        The table is being cleared after reset.
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from a request's transfer to its response becoming valid, nothing waiting.
+    storage : dict
+        After elaboration: ``{"entries": Memory, "order": Memory}``, so a simulation can read
+        the table (:meth:`unpack_bucket` decodes a word).
+    issue_layout : Layout
+        Layout of the register ``s_r`` (named so in the Verilog too), which holds in each cycle
+        the request issued in the cycle before, if ``valid``: the order in which the table
+        applies requests, for a bench to run a model in.
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+    """
+
+    RESPONSE_DEPTH = 8
+    """Responses the output queue holds: covers the 5-cycle round trip from issue at full rate."""
+
+    def __init__(self, *, buckets=256, ways=4, tag_width=0):
+        if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
+            raise ValueError(f"buckets must be a power of two, not {buckets!r}")
+        if not _is_int(ways) or not 1 <= ways <= 16:
+            raise ValueError(f"ways must be an integer from 1 to 16, not {ways!r}")
+        if not _is_int(tag_width) or tag_width < 0:
+            raise ValueError(f"tag_width must be a non-negative integer, not {tag_width!r}")
+        self._buckets = buckets
+        self._ways = ways
+        self._tag_width = tag_width
+        self._bucket_bits = ceil_log2(buckets)
+        self._rank_bits = max(1, ceil_log2(ways))
+        tag = {"tag": unsigned(tag_width)} if tag_width else {}
+        self.entry_layout = data.StructLayout({
+            "valid": 1, "key": FLOW_KEY.layout, "fid": FID.layout,
+            "packets": PACKETS_WIDTH, "bytes": BYTES_WIDTH,
+        })
+        self.request_layout = data.StructLayout({
+            "op": LftOp, "key": FLOW_KEY.layout, "fid": FID.layout, "length": LENGTH_WIDTH,
+            **tag,
+        })
+        self.response_layout = data.StructLayout({
+            "op": LftOp, "status": LftStatus, "key": FLOW_KEY.layout, "fid": FID.layout,
+            "packets": PACKETS_WIDTH, "bytes": BYTES_WIDTH,
+            "bucket": max(1, self._bucket_bits), "way": max(1, ceil_log2(ways)), **tag,
+        })
+        self.issue_layout = data.StructLayout({
+            "valid": 1, "bucket": max(1, self._bucket_bits), "req": self.request_layout,
+        })
+        self.stats_layout = data.StructLayout({
+            **{name: 32 for name in LFT_STATS},
+            "occupancy": range(buckets * ways + 1),
+        })
+        super().__init__({
+            "req": In(stream.Signature(self.request_layout)),
+            "resp": Out(stream.Signature(self.response_layout)),
+            "secret": In(128),
+            "stats": Out(self.stats_layout),
+            "initialising": Out(1),
+        })
+        self._hash = FlowHash(tag_width=self.request_layout.size)
+
+    @property
+    def buckets(self):
+        return self._buckets
+
+    @property
+    def ways(self):
+        return self._ways
+
+    @property
+    def tag_width(self):
+        return self._tag_width
+
+    @property
+    def latency(self):
+        return self._hash.latency + 8
+
+    def unpack_bucket(self, entries_word, order_word):
+        """``[(entry dict or None, rank)]`` per way of a bucket, from the two memory words
+        (integers, as a simulation reads them from :attr:`storage`)."""
+        size, rb = self.entry_layout.size, self._rank_bits
+        ways = []
+        for w in range(self._ways):
+            raw = (entries_word >> (w * size)) & ((1 << size) - 1)
+            fields = {name: (raw >> f.offset) & ((1 << f.width) - 1)
+                      for name, f in self.entry_layout}
+            rank = (order_word >> (w * rb)) & ((1 << rb) - 1)
+            ways.append((fields if fields["valid"] else None, rank))
+        return ways
+
+    def elaborate(self, platform):
+        m = Module()
+        W, E, RB = self._ways, self.entry_layout.size, self._rank_bits
+        WB = max(1, ceil_log2(W))      # bits of a way number
+        BB = self._bucket_bits
+
+        # --- Hash, then a queue that cuts the ready path into issue ----------------------------
+
+        # A register in front of the hash, so that whatever drives ``req`` (an arbiter, a queue's
+        # RAM) is not in series with the hash's first 64-bit addition.
+        hasher = m.submodules.hash = self._hash
+        entry_reg = m.submodules.request_slice = RegisterSlice(shape=self.request_layout)
+        wiring.connect(m, wiring.flipped(self.req), entry_reg.i)
+        m.d.comb += [
+            hasher.secret.eq(self.secret),
+            hasher.i_stream.valid.eq(entry_reg.o.valid),
+            hasher.i_stream.payload.key.eq(entry_reg.o.payload.key),
+            hasher.i_stream.payload.tag.eq(entry_reg.o.payload),
+            entry_reg.o.ready.eq(hasher.i_stream.ready),
+        ]
+        head_layout = data.StructLayout({"bucket": max(1, BB), "req": self.request_layout})
+        head_q = m.submodules.head_queue = Queue(shape=head_layout, depth=2)
+        m.d.comb += [
+            head_q.i.valid.eq(hasher.o_stream.valid),
+            head_q.i.payload.bucket.eq(hasher.o_stream.payload.hash[:BB] if BB else 0),
+            head_q.i.payload.req.eq(hasher.o_stream.payload.tag),
+            hasher.o_stream.ready.eq(head_q.i.ready),
+        ]
+
+        # --- Storage ---------------------------------------------------------------------------
+
+        entries = m.submodules.entries = memory.Memory(shape=unsigned(W * E),
+                                                       depth=self._buckets, init=[])
+        order = m.submodules.order = memory.Memory(shape=unsigned(W * RB),
+                                                   depth=self._buckets, init=[])
+        rd_e, rd_o = entries.read_port(), order.read_port()   # not transparent: old data on a clash
+        wr_e, wr_o = entries.write_port(granularity=E), order.write_port()
+        self.storage = {"entries": entries, "order": order}
+
+        resp_q = m.submodules.resp_queue = Queue(shape=self.response_layout,
+                                                 depth=self.RESPONSE_DEPTH)
+        wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
+
+        # --- I: issue --------------------------------------------------------------------------
+
+        s_r, s_b, s_c, s_d = (Signal(self.issue_layout, name=f"s_{n}") for n in "rbcd")
+        # The request at I sits in a register, so that the RAMs' address comes straight from
+        # flip-flops: it fans out to every block RAM of the table.
+        head_valid = Signal()
+        head = Signal(head_layout, name="head")
+
+        clearing = Signal(init=1)
+        clear_idx = Signal(max(1, BB))
+        with m.If(clearing):
+            m.d.sync += clear_idx.eq(clear_idx + 1)
+            with m.If(clear_idx == self._buckets - 1):
+                m.d.sync += [clearing.eq(0), clear_idx.eq(0)]
+        m.d.comb += self.initialising.eq(clearing)
+
+        # Requests issued whose response has not left the response queue.
+        outstanding = Signal(range(self.RESPONSE_DEPTH + 1))
+        # The hazard of the request at I is worked out in the cycle before, into a flip-flop,
+        # for each request that may be at I then (the same one, or the next one behind it,
+        # with or without this cycle's issue ahead of it), so that ``issue``, which loads the
+        # request register, is two LUT levels from flip-flops.
+        hazard = Signal()
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(head_valid & ~clearing & ~hazard & (outstanding != self.RESPONSE_DEPTH)),
+            head_q.o.ready.eq(~head_valid | issue),
+            rd_e.addr.eq(head.bucket),
+            rd_o.addr.eq(head.bucket),
+        ]
+        with m.If(~head_valid | issue):
+            m.d.sync += [head_valid.eq(head_q.o.valid), head.eq(head_q.o.payload)]
+
+        def writes(s, bucket):
+            return s.valid & (s.req.op != LftOp.NOP) & (s.bucket == bucket)
+
+        def clash(request, ahead):
+            """``request`` (a head layout view) would wait behind any of ``ahead``."""
+            return (request.req.op != LftOp.NOP) & Cat(ahead).any()
+
+        nxt = head_q.o.payload
+        # Next cycle R, B, C, D hold: this cycle's issue (if any), then R, B, C.
+        stay = clash(head, [writes(s, head.bucket) for s in (s_r, s_b, s_c)])
+        after_issue = clash(nxt, [(head.req.op != LftOp.NOP) & (head.bucket == nxt.bucket),
+                                  *(writes(s, nxt.bucket) for s in (s_r, s_b, s_c))])
+        after_none = clash(nxt, [writes(s, nxt.bucket) for s in (s_r, s_b, s_c)])
+        m.d.sync += hazard.eq(Mux(issue, after_issue, Mux(head_valid, stay, after_none)))
+        delivered = resp_q.o.valid & resp_q.o.ready
+        m.d.sync += outstanding.eq(outstanding + issue - delivered)
+        m.d.sync += [s_r.valid.eq(issue), s_r.bucket.eq(head.bucket), s_r.req.eq(head.req)]
+        m.d.sync += [s_b.eq(s_r), s_c.eq(s_b), s_d.eq(s_c)]
+
+        # --- R: the block RAM outputs, registered for B ----------------------------------------
+
+        b_word = Signal(W * E)
+        b_order = Signal(W * RB)
+        m.d.sync += [b_word.eq(rd_e.data), b_order.eq(rd_o.data)]
+
+        def way_entry(word, w):
+            return self.entry_layout(word[w * E:(w + 1) * E])
+
+        # --- B: first half of the compare; what a hit or delete of each way would need ---------
+
+        cmp = m.submodules.compare = KeyCompare(width=FLOW_KEY.width, count=W)
+        m.d.comb += cmp.key.eq(s_b.req.key)
+        for w in range(W):
+            m.d.comb += [cmp.stored[w].eq(way_entry(b_word, w).key),
+                         cmp.valid[w].eq(way_entry(b_word, w).valid)]
+        c_word = Signal(W * E)
+        c_fid_eq = Signal(W)
+        c_packets = [Signal(PACKETS_WIDTH, name=f"c_packets{w}") for w in range(W)]
+        c_bytes = [Signal(BYTES_WIDTH, name=f"c_bytes{w}") for w in range(W)]
+        m.d.sync += c_word.eq(b_word)
+        for w in range(W):
+            e = way_entry(b_word, w)
+            m.d.sync += [
+                c_fid_eq[w].eq(e.fid.as_value() == s_b.req.fid.as_value()),
+                c_packets[w].eq(e.packets + 1),
+                c_bytes[w].eq(e.bytes + s_b.req.length),
+            ]
+
+        # Everything that does not depend on which way matches is worked out here too, so that
+        # C only chooses: the way an ADD would take and the install order after it, the victim
+        # of a full bucket, and the install order after deleting each way.
+        b_ways = [way_entry(b_word, w) for w in range(W)]
+        b_ranks = [b_order[w * RB:(w + 1) * RB] for w in range(W)]
+        b_valid = Cat(e.valid for e in b_ways)
+        b_free = first_one(~b_valid)
+        b_oldest = Cat((r == 0) & e.valid for r, e in zip(b_ranks, b_ways))
+        b_count = popcount(b_valid)
+        c = Signal(data.StructLayout({
+            "any_free": 1, "free": W, "oldest": W, "free_way": WB, "oldest_way": WB,
+            "victim": data.StructLayout({"fid": FID.layout, "packets": PACKETS_WIDTH,
+                                         "bytes": BYTES_WIDTH}),
+            "order_install": W * RB, "order_evict": W * RB,
+            **{f"order_delete{w}": W * RB for w in range(W)},
+        }), name="c")
+        victim = self.entry_layout(select(b_oldest, [e.as_value() for e in b_ways]))
+        m.d.sync += [
+            c.any_free.eq(~b_valid.all()), c.free.eq(b_free), c.oldest.eq(b_oldest),
+            c.free_way.eq(select(b_free, [C(w, WB) for w in range(W)])),
+            c.oldest_way.eq(select(b_oldest, [C(w, WB) for w in range(W)])),
+            c.victim.fid.eq(victim.fid), c.victim.packets.eq(victim.packets),
+            c.victim.bytes.eq(victim.bytes),
+            c.order_install.eq(Cat(Mux(b_free[w], b_count, r)[:RB]
+                                   for w, r in enumerate(b_ranks))),
+            c.order_evict.eq(Cat(Mux(b_oldest[w], W - 1, r - 1)[:RB]
+                                 for w, r in enumerate(b_ranks))),
+            *(getattr(c, f"order_delete{w}").eq(
+                Cat(Mux(r > b_ranks[w], r - 1, r)[:RB] for r in b_ranks)) for w in range(W)),
+        ]
+
+        # --- C: the decision -------------------------------------------------------------------
+
+        # ``match`` decides among values worked out before; only the FID and the counts of the
+        # entry written depend on it (its key is the request's whenever it is valid), which
+        # keeps the fan-out of the compare's result small.
+        req = s_c.req
+        ways = [way_entry(c_word, w) for w in range(W)]
+        match = cmp.match                       # one way at most: keys are unique in a bucket
+        hit = match.any()
+        hit_fid = FID.layout(select(match, [e.fid.as_value() for e in ways]))
+        hit_packets = select(match, [e.packets for e in ways])
+        hit_bytes = select(match, [e.bytes for e in ways])
+        hit_way = select(match, [C(w, WB) for w in range(W)])
+
+        d = Signal(data.StructLayout({
+            "write": W, "entry": self.entry_layout, "order_write": 1, "order": W * RB,
+            "status": LftStatus, "fid": FID.layout, "packets": PACKETS_WIDTH,
+            "bytes": BYTES_WIDTH, "way": WB,
+        }), name="d")
+        entry = d.entry
+        m.d.sync += [d.write.eq(0), d.order_write.eq(0), d.order.eq(0),
+                     d.fid.eq(0), d.packets.eq(0), d.bytes.eq(0), d.way.eq(hit_way),
+                     d.status.eq(LftStatus.NONE),
+                     entry.valid.eq(req.op != LftOp.DELETE), entry.key.eq(req.key),
+                     entry.fid.eq(req.fid), entry.packets.eq(0), entry.bytes.eq(0)]
+        with m.Switch(req.op):
+            with m.Case(LftOp.LOOKUP):
+                with m.If(hit):
+                    packets = select(match, c_packets)
+                    nbytes = select(match, c_bytes)
+                    m.d.sync += [
+                        d.write.eq(match), d.status.eq(LftStatus.HIT),
+                        entry.fid.eq(hit_fid), entry.packets.eq(packets),
+                        entry.bytes.eq(nbytes),
+                        d.fid.eq(hit_fid), d.packets.eq(packets), d.bytes.eq(nbytes),
+                    ]
+                with m.Else():
+                    m.d.sync += d.status.eq(LftStatus.MISS)
+            with m.Case(LftOp.ADD):
+                with m.If(hit):
+                    m.d.sync += [
+                        d.write.eq(match), d.status.eq(LftStatus.UPDATED),
+                        entry.packets.eq(hit_packets), entry.bytes.eq(hit_bytes),
+                        d.fid.eq(req.fid), d.packets.eq(hit_packets), d.bytes.eq(hit_bytes),
+                    ]
+                with m.Elif(c.any_free):
+                    m.d.sync += [
+                        d.write.eq(c.free), d.status.eq(LftStatus.INSTALLED), d.fid.eq(req.fid),
+                        d.way.eq(c.free_way), d.order_write.eq(1), d.order.eq(c.order_install),
+                    ]
+                with m.Else():
+                    m.d.sync += [
+                        d.write.eq(c.oldest), d.status.eq(LftStatus.EVICTED),
+                        d.fid.eq(c.victim.fid), d.packets.eq(c.victim.packets),
+                        d.bytes.eq(c.victim.bytes),
+                        d.way.eq(c.oldest_way), d.order_write.eq(1), d.order.eq(c.order_evict),
+                    ]
+            with m.Case(LftOp.DELETE):
+                with m.If((match & c_fid_eq).any()):
+                    m.d.sync += [
+                        d.write.eq(match), d.status.eq(LftStatus.DELETED),
+                        d.fid.eq(hit_fid), d.packets.eq(hit_packets), d.bytes.eq(hit_bytes),
+                        d.order_write.eq(1),
+                        d.order.eq(select(match, [getattr(c, f"order_delete{w}")
+                                                  for w in range(W)])),
+                    ]
+                with m.Else():
+                    m.d.sync += d.status.eq(LftStatus.NOT_FOUND)
+
+        # --- D: writes, statistics, response ---------------------------------------------------
+
+        with m.If(clearing):
+            m.d.comb += [
+                wr_e.addr.eq(clear_idx), wr_e.en.eq(~0), wr_e.data.eq(0),
+                wr_o.addr.eq(clear_idx), wr_o.en.eq(1), wr_o.data.eq(0),
+            ]
+        with m.Else():
+            m.d.comb += [
+                wr_e.addr.eq(s_d.bucket), wr_e.data.eq(Cat(d.entry.as_value() for _ in range(W))),
+                wr_e.en.eq(Mux(s_d.valid, d.write, 0)),
+                wr_o.addr.eq(s_d.bucket), wr_o.data.eq(d.order),
+                wr_o.en.eq(s_d.valid & d.order_write),
+            ]
+
+        resp = resp_q.i.payload
+        m.d.comb += [
+            resp_q.i.valid.eq(s_d.valid),
+            resp.op.eq(s_d.req.op), resp.status.eq(d.status), resp.key.eq(s_d.req.key),
+            resp.fid.eq(d.fid), resp.packets.eq(d.packets), resp.bytes.eq(d.bytes),
+            resp.bucket.eq(s_d.bucket), resp.way.eq(d.way),
+        ]
+        if self._tag_width:
+            m.d.comb += resp.tag.eq(s_d.req.tag)
+
+        counted = {
+            "lookups": (LftStatus.HIT, LftStatus.MISS), "hits": (LftStatus.HIT,),
+            "misses": (LftStatus.MISS,), "adds": (LftStatus.INSTALLED, LftStatus.EVICTED),
+            "updates": (LftStatus.UPDATED,), "deletes": (LftStatus.DELETED,),
+            "evictions": (LftStatus.EVICTED,), "delete_misses": (LftStatus.NOT_FOUND,),
+        }
+        for name, statuses in counted.items():
+            counter = getattr(self.stats, name)
+            with m.If(s_d.valid & Cat(d.status == s for s in statuses).any()):
+                m.d.sync += counter.eq(counter + 1)
+        with m.If(s_d.valid & (d.status == LftStatus.INSTALLED)):
+            m.d.sync += self.stats.occupancy.eq(self.stats.occupancy + 1)
+        with m.Elif(s_d.valid & (d.status == LftStatus.DELETED)):
+            m.d.sync += self.stats.occupancy.eq(self.stats.occupancy - 1)
+        return m
+

@@ -1,0 +1,27 @@
+"""One-hot helpers for choosing among table entries without priority chains.
+
+A chain of ``with m.If(hit[i])`` assignments is as deep as there are entries (16 levels of
+muxes for 16 fragment-table entries); these stay two or three LUT levels deep, or ride a carry
+chain.
+"""
+
+from amaranth.hdl import *
+
+
+__all__ = ["select", "first_one"]
+
+
+def select(onehot, values):
+    """The value whose bit is set in ``onehot`` (zero when none is): an AND-OR over the values,
+    which must have equal widths. With more than one bit set, the OR of the chosen values."""
+    values = [Value.cast(value) for value in values]
+    result = C(0, len(values[0]))
+    for i, value in enumerate(values):
+        result = result | Mux(onehot[i], value, 0)
+    return result
+
+
+def first_one(vector):
+    """The lowest set bit of ``vector`` alone (``v & -v``: one carry chain), zero when none is."""
+    vector = Value.cast(vector)
+    return (vector & (~vector + 1))[:len(vector)]
