@@ -257,6 +257,41 @@ def test_table_full_is_an_explicit_counted_outcome_and_overwrites_nothing():
             assert r.status == GftStatus.MISS
 
 
+def stash_return_race(rng, dut):
+    """Keys whose RESERVEs leave a stash entry naming two buckets whose ways hold entries A and
+    B with disjoint candidates: ``(pool, A, B)``. Deleting A then B back to back, each delete
+    returns a stash entry into the bucket it frees, and the first candidate of B's bucket is
+    the very entry A's delete takes."""
+    from sim.model.gft_ops import model_contents
+    for _ in range(5_000):
+        model, pool = model_for(dut), []
+        try:
+            while len(pool) < dut.params.capacity:
+                k = random_flow_key(rng)
+                model.insert(k, fid=len(pool))
+                pool.append(k)
+        except TableFull:
+            pass
+        contents = model_contents(model)
+        for loc, entry in sorted(contents.items(), key=str):
+            if loc[0] != "stash":
+                continue
+            a, b = (contents.get((bucket, 0)) for bucket in entry[7])
+            if a and b and not set(a[7]) & set(b[7]):
+                return pool, a[0], b[0]
+    raise AssertionError(f"no stash return race found in {dut.params}")
+
+
+def test_back_to_back_frees_never_return_one_stash_entry_twice():
+    rng = seeded_rng("stash_return_race")
+    dut = GlobalFlowTable(buckets=8, ways=1, stash=3, move_budget=0)
+    pool, a, b = stash_return_race(rng, dut)
+    requests = [Request(RESERVE, k, fid=n) for n, k in enumerate(pool)]
+    requests += [Request(DELETE, a), Request(DELETE, b)] + [Request(LOOKUP, k) for k in pool]
+    bench, _ = run(dut, requests)
+    assert bench.stats["stash_returns"] >= 2
+
+
 def test_relocation_keeps_every_fid():
     rng = seeded_rng("relocation_fids")
     dut = GlobalFlowTable(buckets=8, ways=2, stash=2, move_budget=3)

@@ -5,6 +5,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..flow_engine.onehot import first_one, select
 from ..hash.siphash import FlowHash
 from ..wire import FLOW_KEY
 from .aging import AgingScan, expired
@@ -378,13 +379,22 @@ class GlobalFlowTable(wiring.Component):
             c.probe1.eq(st.probe1), c.probe2.eq(st.probe2),
         ]
 
-        # --- C: hits, selection, placement, stash-return candidates --------------------------
+        # --- C: hits, selection, placement, stash-return candidates, and the plan for D -----
+        #
+        # Everything the commit at D does is decided here and registered (`plan`), so that at
+        # D only registered selects steer registered data into the RAM write ports and the
+        # stash: the chain hit -> op -> status -> placement never sits in front of the RAMs'
+        # data inputs. The bucket hazard (a request never issues while a writer on one of its
+        # buckets is in flight) makes what B read the state D writes; the one thing the op at D
+        # can still change under the op at C is the stash-return candidates (it may take one),
+        # which C settles into a registered flag.
 
         match = cmp.match & Mux(c.storable, 2 ** (2 * W + S) - 1, 0)
         h1_any, h1_way = lowest(m, match[:W], name="hit1")
         h2_any, h2_way = lowest(m, match[W:2 * W], name="hit2")
         hs_any, hs_slot = lowest(m, match[2 * W:], name="hits")
         old_any, old_way = lowest(m, c.old, name="old")
+        hit = h1_any | h2_any | hs_any
 
         place = m.submodules.placement = Placement(ways=W)
         m.d.comb += [
@@ -395,52 +405,144 @@ class GlobalFlowTable(wiring.Component):
         stash_old = expired(st.slots[s3.slot].state, st.slots[s3.slot].timestamp, self.now,
                             self.timeout)
 
-        # Stash return: the lowest live slot naming the freed bucket. The op one ahead (now at
-        # D) may take that slot at this edge, and it can take only one, so the two lowest
-        # candidates of each sub-table go on and D uses the second if the first is gone.
+        # The entry the op works on, as an AND-OR of one-hot picks rather than a mux tree
+        # behind a priority encoder: a key is stored at most once, so `match` has at most one
+        # bit set; an aging step picks its first expired way, or its stash slot.
+        sources = [c.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
+                   for n in range(2 * W + S)]
+        old_oh = first_one(c.old)
+        pick = Signal(2 * W + S)
+        with m.If(s3.scan & s3.scan_stash):
+            m.d.comb += pick[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
+        with m.Elif(s3.scan):
+            m.d.comb += pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
+        with m.Else():
+            m.d.comb += pick.eq(match)
+
+        # Stash return: the lowest live slot naming the freed bucket, for either sub-table (the
+        # freed one is known only at the end of this stage), with its contents. The op at D may
+        # take the first candidate at this edge (it frees at most one slot), so the second goes
+        # on too, and `use_second` says whether the first was taken.
+        slots = [st.slots[j].as_value() for j in range(S)]
         ret = []
         for n, probe in enumerate((c.probe1, c.probe2)):
             vector = probe & live
-            first_any, first = lowest(m, vector, name=f"ret{n}_first")
-            second_any, second = lowest(m, vector & ~(1 << first), name=f"ret{n}_second")
-            ret.append((first_any, first, second_any, second))
+            first_oh = first_one(vector)
+            second_oh = first_one(vector & ~first_oh)
+            _, first = lowest(m, vector, name=f"ret{n}_first")
+            _, second = lowest(m, vector & ~first_oh, name=f"ret{n}_second")
+            ret.append((first_oh, first, second_oh, second))
 
         d_extra = data.StructLayout({
             "hit": 1, "in2": 1, "in_stash": 1, "way": p.way_bits, "slot": p.slot_bits,
             "sel": p.entry,         # hit entry; for aging, the entry to free
             "old": 1,               # aging: something to free
-            "place_any": 1, "place_second": 1, "place_way": p.way_bits, "place_fills": 1,
             "ret": data.ArrayLayout(data.StructLayout({
-                "first_any": 1, "first": p.slot_bits, "second_any": 1, "second": p.slot_bits}),
-                2),
-            "now": p.timestamp_bits, "storable": 1,
+                "first_any": 1, "first": p.slot_bits, "first_entry": p.entry,
+                "second_any": 1, "second": p.slot_bits, "second_entry": p.entry,
+                "use_second": 1}), 2),
+            "now": p.timestamp_bits,
+        })
+        plan_layout = data.StructLayout({
+            "push": 1,              # answer on the response stream
+            "status": GftStatus,
+            "found": 1,             # the answer carries an entry and a location
+            "new": 1,               # RESERVE into a free way: write the new entry at w_sub/w_way
+            "upd": 1,               # UPDATE of a hit: write the updated entry back in place
+            "free": 1,              # DELETE of a hit, or aging of an expired entry
+            "slow": 1,              # RESERVE with both buckets full: start the Relocator
+            "aged": 1,              # report the aged-out entry
+            "step": 1,              # an aging step commits
+            "fills": 1,             # the new entry fills its bucket
+            "w_sub": 1, "w_way": p.way_bits,
+            "out_new": 1, "out_upd": 1,     # answer with the new / updated entry (else `sel`)
+            "loc": p.location,
+            "count": data.StructLayout({name: 1 for name in STAT_COUNTERS}),
         })
         d = Signal(d_extra, name="d_extra")
-        m.d.sync += [
-            d.place_any.eq(place.any), d.place_second.eq(place.second),
-            d.place_way.eq(place.way), d.place_fills.eq(place.fills),
-            d.now.eq(c.now), d.hit.eq(0), d.old.eq(0), d.storable.eq(c.storable),
-        ]
-        for n, (first_any, first, second_any, second) in enumerate(ret):
-            m.d.sync += [d.ret[n].first_any.eq(first_any), d.ret[n].first.eq(first),
-                         d.ret[n].second_any.eq(second_any), d.ret[n].second.eq(second)]
-        with m.If(s3.scan & s3.scan_stash):
-            m.d.sync += [d.old.eq(stash_old), d.in_stash.eq(1), d.slot.eq(s3.slot),
-                         d.sel.eq(st.slots[s3.slot]), d.now.eq(self.now)]
-        with m.Elif(s3.scan):
-            m.d.sync += [d.old.eq(old_any), d.in2.eq(s3.t2), d.in_stash.eq(0),
-                         d.way.eq(old_way), d.sel.eq(c.words[s3.t2][old_way])]
-        with m.Else():
-            m.d.sync += [d.hit.eq(h1_any | h2_any | hs_any), d.in2.eq(h2_any),
-                         d.in_stash.eq(hs_any), d.slot.eq(hs_slot)]
-            with m.If(h1_any):
-                m.d.sync += [d.way.eq(h1_way), d.sel.eq(c.words[0][h1_way])]
-            with m.Elif(h2_any):
-                m.d.sync += [d.way.eq(h2_way), d.sel.eq(c.words[1][h2_way])]
-            with m.Else():
-                m.d.sync += d.sel.eq(st.slots[hs_slot])
+        plan = Signal(plan_layout, name="plan")
+        nxt = Signal(plan_layout, name="plan_next")
 
-        # --- D: decide and commit ------------------------------------------------------------
+        def global_bucket(second, idx):
+            return Cat(idx[:max(0, (p.half - 1).bit_length())], second)
+
+        in2_c = Mux(s3.scan, s3.t2, h2_any)
+        in_stash_c = Mux(s3.scan, s3.scan_stash, hs_any)
+        way_c = Mux(s3.scan, old_way, Mux(h1_any, h1_way, h2_way))
+        slot_c = Mux(s3.scan, s3.slot, hs_slot)
+        m.d.comb += [
+            nxt.w_sub.eq(in2_c), nxt.w_way.eq(way_c),
+            nxt.loc.stash.eq(in_stash_c),
+            nxt.loc.way.eq(Mux(in_stash_c, slot_c, way_c)),
+            nxt.loc.bucket.eq(Mux(in_stash_c, 0, global_bucket(in2_c, Mux(in2_c, s3.i2, s3.i1)))),
+        ]
+        req_c = s3.req
+        with m.If(s3.scan):
+            m.d.comb += nxt.step.eq(1)
+            with m.If(Mux(s3.scan_stash, stash_old, old_any)):
+                m.d.comb += [nxt.free.eq(1), nxt.aged.eq(1), nxt.count.aged_out.eq(1)]
+        with m.Else():
+            m.d.comb += nxt.push.eq(1)
+            with m.Switch(req_c.op):
+                with m.Case(GftOp.LOOKUP):
+                    m.d.comb += [nxt.status.eq(Mux(hit, GftStatus.HIT, GftStatus.MISS)),
+                                 nxt.count.lookups.eq(1), nxt.count.hits.eq(hit),
+                                 nxt.count.misses.eq(~hit)]
+                with m.Case(GftOp.RESERVE):
+                    m.d.comb += [nxt.count.lookups.eq(1), nxt.count.hits.eq(hit),
+                                 nxt.count.misses.eq(~hit)]
+                    with m.If(hit):
+                        m.d.comb += nxt.status.eq(GftStatus.HIT)
+                    with m.Elif(~c.storable | (req_c.state == EntryState.INVALID)):
+                        m.d.comb += [nxt.status.eq(GftStatus.REFUSED), nxt.count.refused.eq(1)]
+                    with m.Elif(place.any):
+                        m.d.comb += [
+                            nxt.status.eq(GftStatus.INSERTED), nxt.count.inserts.eq(1),
+                            nxt.new.eq(1), nxt.out_new.eq(1), nxt.fills.eq(place.fills),
+                            nxt.w_sub.eq(place.second), nxt.w_way.eq(place.way),
+                            nxt.loc.stash.eq(0), nxt.loc.way.eq(place.way),
+                            nxt.loc.bucket.eq(global_bucket(
+                                place.second, Mux(place.second, s3.i2, s3.i1))),
+                        ]
+                    with m.Else():
+                        m.d.comb += [nxt.push.eq(0), nxt.slow.eq(1)]
+                with m.Case(GftOp.UPDATE):
+                    with m.If(req_c.mask.state & (req_c.state == EntryState.INVALID)):
+                        m.d.comb += [nxt.status.eq(GftStatus.REFUSED), nxt.count.refused.eq(1)]
+                    with m.Elif(hit):
+                        m.d.comb += [nxt.status.eq(GftStatus.UPDATED), nxt.count.updates.eq(1),
+                                     nxt.upd.eq(1), nxt.out_upd.eq(1)]
+                    with m.Else():
+                        m.d.comb += nxt.status.eq(GftStatus.NOT_FOUND)
+                with m.Case(GftOp.DELETE):
+                    with m.If(hit):
+                        m.d.comb += [nxt.status.eq(GftStatus.DELETED), nxt.count.deletes.eq(1),
+                                     nxt.free.eq(1)]
+                    with m.Else():
+                        m.d.comb += nxt.status.eq(GftStatus.NOT_FOUND)
+        m.d.comb += nxt.found.eq(~Cat(nxt.status == code for code in (
+            GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED)).any())
+
+        # Slot the op at D frees at this edge (the stash writes below), for `use_second`.
+        taken = Signal(S)
+        m.d.sync += [
+            plan.eq(nxt),
+            d.hit.eq(hit), d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
+            d.way.eq(way_c), d.slot.eq(slot_c),
+            d.old.eq(nxt.free & s3.scan),
+            d.sel.eq(select(pick, [source.as_value() for source in sources])),
+            d.now.eq(Mux(s3.scan & s3.scan_stash, self.now, c.now)),
+        ]
+        for n, (first_oh, first, second_oh, second) in enumerate(ret):
+            m.d.sync += [
+                d.ret[n].first_any.eq(first_oh.any()), d.ret[n].first.eq(first),
+                d.ret[n].second_any.eq(second_oh.any()), d.ret[n].second.eq(second),
+                d.ret[n].first_entry.eq(select(first_oh, slots)),
+                d.ret[n].second_entry.eq(select(second_oh, slots)),
+                d.ret[n].use_second.eq((first_oh & taken).any()),
+            ]
+
+        # --- D: commit -----------------------------------------------------------------------
 
         req = s4.req
         _, d_key = self._stored_key(req.key)
@@ -463,12 +565,11 @@ class GlobalFlowTable(wiring.Component):
             updated.timestamp.eq(Mux(mask.touch, self.now, d.sel.timestamp)),
         ]
 
-        # Stash return (see C): the first candidate unless the op ahead just took it.
+        # Stash return (see C), from registered candidates and a registered `use_second`.
         ret_c = d.ret[d.in2]
-        use_second = ~live.bit_select(ret_c.first, 1)
-        ret_any = Mux(use_second, ret_c.second_any, ret_c.first_any)
-        ret_slot = Mux(use_second, ret_c.second, ret_c.first)
-        ret_entry = st.slots[ret_slot]
+        ret_any = Mux(ret_c.use_second, ret_c.second_any, ret_c.first_any)
+        ret_slot = Mux(ret_c.use_second, ret_c.second, ret_c.first)
+        ret_entry = Mux(ret_c.use_second, ret_c.second_entry, ret_c.first_entry)
 
         # Every state change of the op, driven combinationally and taken at the clock edge.
         w_en = Signal()
@@ -482,9 +583,9 @@ class GlobalFlowTable(wiring.Component):
         s_entry = Signal(p.entry)
         push = Signal()
         status = Signal(GftStatus)
+        found = Signal()
         out_fields = Signal(p.entry)
         out_loc = Signal(p.location)
-        free_here = Signal()         # free the selected way/slot (delete or aging)
         count = {name: Signal(name=f"count_{name}") for name in STAT_COUNTERS
                  if name != "relocations"}
         occ_up = Signal()
@@ -493,82 +594,30 @@ class GlobalFlowTable(wiring.Component):
         aging_step = Signal()
         start_slow = Signal()
 
-        bucket_idx = Mux(d.in2, s4.i2, s4.i1)
-
-        def global_bucket(second, idx):
-            return Cat(idx[:max(0, (p.half - 1).bit_length())], second)
-
+        v = d_valid
+        free_way = v & plan.free & ~d.in_stash
+        free_slot = v & plan.free & d.in_stash
         m.d.comb += [
-            out_loc.stash.eq(d.in_stash),
-            out_loc.way.eq(Mux(d.in_stash, d.slot, d.way)),
-            out_loc.bucket.eq(Mux(d.in_stash, 0, global_bucket(d.in2, bucket_idx))),
+            push.eq(v & plan.push), status.eq(plan.status), found.eq(plan.found),
+            out_loc.eq(plan.loc),
+            out_fields.eq(Mux(plan.out_new, new_entry, Mux(plan.out_upd, updated, d.sel))),
+            occ_up.eq(v & plan.new), occ_down.eq(v & plan.free),
+            aged_push.eq(v & plan.aged), aging_step.eq(v & plan.step),
+            start_slow.eq(v & plan.slow),
+            count["stash_returns"].eq(free_way & ret_any),
+            w_en.eq(free_way | (v & plan.new) | (v & plan.upd & ~d.in_stash)),
+            w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
+            w_entry.eq(Mux(plan.new, new_entry, Mux(plan.upd, updated,
+                                                    Mux(ret_any, ret_entry, 0)))),
+            set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
+            full_value.eq(plan.new),
+            s_write.eq(free_slot | (v & plan.upd & d.in_stash) | (free_way & ret_any)),
+            s_slot.eq(Mux(free_way, ret_slot, d.slot)),
+            s_entry.eq(Mux(plan.upd, updated, 0)),
         ]
-
-        with m.If(free_here):
-            with m.If(d.in_stash):
-                m.d.comb += [s_write.eq(1), s_slot.eq(d.slot), s_entry.state.eq(EntryState.INVALID)]
-            with m.Else():
-                m.d.comb += [w_en.eq(1), w_sub.eq(d.in2), w_way.eq(d.way)]
-                with m.If(ret_any):
-                    m.d.comb += [w_entry.eq(ret_entry), s_write.eq(1), s_slot.eq(ret_slot),
-                                 s_entry.state.eq(EntryState.INVALID),
-                                 count["stash_returns"].eq(1)]
-                with m.Else():
-                    m.d.comb += [w_entry.state.eq(EntryState.INVALID), set_full.eq(1),
-                                 full_value.eq(0)]
-            m.d.comb += occ_down.eq(1)
-
-        with m.If(d_valid & s4.scan):
-            m.d.comb += aging_step.eq(1)
-            with m.If(d.old):
-                m.d.comb += [free_here.eq(1), aged_push.eq(1), count["aged_out"].eq(1)]
-
-        with m.If(d_valid & ~s4.scan):
-            m.d.comb += [push.eq(1), out_fields.eq(d.sel)]
-            with m.Switch(req.op):
-                with m.Case(GftOp.LOOKUP):
-                    m.d.comb += [status.eq(Mux(d.hit, GftStatus.HIT, GftStatus.MISS)),
-                                 count["lookups"].eq(1), count["hits"].eq(d.hit),
-                                 count["misses"].eq(~d.hit)]
-                with m.Case(GftOp.RESERVE):
-                    m.d.comb += [count["lookups"].eq(1), count["hits"].eq(d.hit),
-                                 count["misses"].eq(~d.hit)]
-                    with m.If(d.hit):
-                        m.d.comb += status.eq(GftStatus.HIT)
-                    with m.Elif(~d.storable | (req.state == EntryState.INVALID)):
-                        m.d.comb += [status.eq(GftStatus.REFUSED), count["refused"].eq(1)]
-                    with m.Elif(d.place_any):
-                        m.d.comb += [
-                            status.eq(GftStatus.INSERTED), count["inserts"].eq(1),
-                            occ_up.eq(1), out_fields.eq(new_entry),
-                            w_en.eq(1), w_sub.eq(d.place_second), w_way.eq(d.place_way),
-                            w_entry.eq(new_entry),
-                            set_full.eq(d.place_fills), full_value.eq(1),
-                            out_loc.stash.eq(0), out_loc.way.eq(d.place_way),
-                            out_loc.bucket.eq(global_bucket(
-                                d.place_second, Mux(d.place_second, s4.i2, s4.i1))),
-                        ]
-                    with m.Else():
-                        m.d.comb += [push.eq(0), start_slow.eq(1)]
-                with m.Case(GftOp.UPDATE):
-                    with m.If(mask.state & (req.state == EntryState.INVALID)):
-                        m.d.comb += [status.eq(GftStatus.REFUSED), count["refused"].eq(1)]
-                    with m.Elif(d.hit):
-                        m.d.comb += [status.eq(GftStatus.UPDATED), count["updates"].eq(1),
-                                     out_fields.eq(updated)]
-                        with m.If(d.in_stash):
-                            m.d.comb += [s_write.eq(1), s_slot.eq(d.slot), s_entry.eq(updated)]
-                        with m.Else():
-                            m.d.comb += [w_en.eq(1), w_sub.eq(d.in2), w_way.eq(d.way),
-                                         w_entry.eq(updated)]
-                    with m.Else():
-                        m.d.comb += status.eq(GftStatus.NOT_FOUND)
-                with m.Case(GftOp.DELETE):
-                    with m.If(d.hit):
-                        m.d.comb += [status.eq(GftStatus.DELETED), count["deletes"].eq(1),
-                                     free_here.eq(1)]
-                    with m.Else():
-                        m.d.comb += status.eq(GftStatus.NOT_FOUND)
+        for name, inc in count.items():
+            if name != "stash_returns":
+                m.d.comb += inc.eq(v & getattr(plan.count, name))
 
         # Slow path: the Relocator owns the RAM ports, stash insert and the full bit of the
         # free bucket until `done`; nothing else is in flight meanwhile.
@@ -590,7 +639,7 @@ class GlobalFlowTable(wiring.Component):
         with m.If(reloc.done):
             inserted = reloc.result.status == GftStatus.INSERTED
             m.d.comb += [
-                push.eq(1), status.eq(reloc.result.status),
+                push.eq(1), status.eq(reloc.result.status), found.eq(inserted),
                 out_fields.eq(slow_entry),
                 out_loc.eq(reloc.result.loc),
                 count["inserts"].eq(inserted), count["stash_inserts"].eq(
@@ -625,11 +674,12 @@ class GlobalFlowTable(wiring.Component):
 
         # Stash writes.
         m.d.comb += [st.write.en.eq(s_write), st.write.slot.eq(s_slot), st.write.entry.eq(s_entry)]
+        # Only frees write an INVALID entry (an update never makes an entry INVALID: refused).
+        m.d.comb += taken.eq(Mux(s_write & (s_entry.state == EntryState.INVALID),
+                                 1 << s_slot, 0))
 
         # Responses.
         resp = resp_q.i.payload
-        found = ~Cat(status == code for code in (GftStatus.MISS, GftStatus.NOT_FOUND,
-                                                 GftStatus.FULL, GftStatus.REFUSED)).any()
         m.d.comb += [
             resp_q.i.valid.eq(push),
             resp.op.eq(Mux(reloc.done, GftOp.RESERVE, req.op)),
