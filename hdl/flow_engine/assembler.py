@@ -109,14 +109,22 @@ class FrameAssembler(wiring.Component):
             out_q.o.ready.eq(self.m_axis.tready),
         ]
 
-        busy = Signal()
-        in_prefix = Signal()          # else in the words (or the carry-only last beat)
-        emit = Signal()
+        # ``busy``, ``in_prefix``, ``emit`` and ``more`` are flip-flops whose next values are
+        # worked out combinationally (the ``_next`` signals, set below), so that two flags
+        # derived from them can be registered too: ``free_beat`` (the next beat, if there is
+        # room, needs no word: a prefix beat or the carry-only last beat) and ``word_beat`` (it
+        # needs one). Whether a beat goes out is then one LUT of flip-flops and ``words.valid``,
+        # which shortens the path into the output queue's level, the slowest of this block.
+        busy, busy_next = Signal(), Signal()
+        in_prefix, in_prefix_next = Signal(), Signal()   # else in the words (or the last beat)
+        emit, emit_next = Signal(), Signal()
         head = Signal(8 * head_lanes, reset_less=True)
         kind = Signal.like(job.kind)
         full_left = Signal(range(max(f for f, _ in splits) + 1))
         words_left = Signal.like(job.words)
-        more = Signal()               # words_left != 0
+        more, more_next = Signal(), Signal()     # words_left != 0
+        free_beat = Signal()
+        word_beat = Signal()
         rem = Signal(TOTAL_WIDTH)     # bytes of the frame not yet sent
         last = Signal()               # rem <= L: the next beat is the frame's last
         # ``more`` and ``last`` are kept in flip-flops, not compared from the counts, because
@@ -130,13 +138,22 @@ class FrameAssembler(wiring.Component):
 
         fulls = Array(C(f, len(full_left)) for f, _ in splits)
         m.d.comb += self.jobs.ready.eq(~busy)
+        m.d.comb += [busy_next.eq(busy), in_prefix_next.eq(in_prefix), emit_next.eq(emit),
+                     more_next.eq(more)]
+        m.d.sync += [busy.eq(busy_next), in_prefix.eq(in_prefix_next), emit.eq(emit_next),
+                     more.eq(more_next),
+                     free_beat.eq(busy_next & emit_next & (in_prefix_next | ~more_next)),
+                     word_beat.eq(busy_next & emit_next & ~in_prefix_next & more_next)]
         with m.If(self.jobs.valid & ~busy):
             first_full = fulls[job.kind]
+            m.d.comb += [
+                busy_next.eq(job.emit | (job.words != 0)),
+                emit_next.eq(job.emit), in_prefix_next.eq(first_full != 0),
+                more_next.eq(job.words != 0),
+            ]
             m.d.sync += [
-                busy.eq(job.emit | (job.words != 0)),
-                emit.eq(job.emit), in_prefix.eq(first_full != 0),
                 head.eq(job.prefix), kind.eq(job.kind), full_left.eq(first_full),
-                words_left.eq(job.words), more.eq(job.words != 0), rem.eq(job.total),
+                words_left.eq(job.words), rem.eq(job.total),
                 last.eq(job.total <= L), user.eq(job.user),
             ]
 
@@ -163,26 +180,30 @@ class FrameAssembler(wiring.Component):
             return [rem.eq(rem - L), last.eq(rem <= 2 * L)]
 
         def next_word():
-            return [words_left.eq(words_left - 1), more.eq(words_left != 1)]
+            m.d.comb += more_next.eq(words_left != 1)
+            return [words_left.eq(words_left - 1)]
 
+        # The beat of this cycle, if any: the same choice as the branches below make, from the
+        # two flags (see above), for the output queue's ``valid``.
+        step = room & (free_beat | (word_beat & self.words.valid))
+        m.d.comb += out_q.i.valid.eq(step)
         with m.If(busy & ~emit):
             # A dropped packet: take its words, one per clock.
             m.d.comb += self.words.ready.eq(1)
             with m.If(self.words.valid):
                 m.d.sync += next_word()
                 with m.If(words_left == 1):
-                    m.d.sync += busy.eq(0)
+                    m.d.comb += busy_next.eq(0)
         with m.Elif(busy & in_prefix):
-            m.d.comb += [out.tdata.eq(lanes(head, 0, L)), out_q.i.valid.eq(room)]
+            m.d.comb += out.tdata.eq(lanes(head, 0, L))
             with m.If(room):
                 m.d.sync += [head.eq(head >> (8 * L)), full_left.eq(full_left - 1),
                              *next_beat()]
                 with m.If(full_left == 1):
-                    m.d.sync += in_prefix.eq(0)
+                    m.d.comb += in_prefix_next.eq(0)
                 m.d.comb += done.eq(last)
         with m.Elif(busy):
-            step = room & (self.words.valid | ~have_word)
-            m.d.comb += [out_q.i.valid.eq(step), self.words.ready.eq(room & have_word)]
+            m.d.comb += self.words.ready.eq(room & word_beat)
             with m.Switch(kind):
                 for k, (_, s) in enumerate(splits):
                     with m.Case(k):
@@ -196,5 +217,5 @@ class FrameAssembler(wiring.Component):
                     m.d.sync += next_word()
                 m.d.comb += done.eq(last)
         with m.If(done):
-            m.d.sync += busy.eq(0)
+            m.d.comb += busy_next.eq(0)
         return m

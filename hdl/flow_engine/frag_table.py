@@ -78,10 +78,11 @@ class FragmentTable(wiring.Component):
     Latency and throughput
     ----------------------
     A packet that is not a fragment passes in one cycle: transferred on ``i`` at an edge, it is
-    offered on ``o`` from the next edge, one per clock. A fragment takes four cycles (accept;
-    compare; prepare: match, expiry, counts, ranks, slots into registers; decide: every change
-    at one edge) and is offered on ``o`` from the fourth cycle after its transfer; nothing else is
-    accepted meanwhile, so fragments never meet a half-updated table.
+    offered on ``o`` from the next edge, one per clock. A fragment takes five cycles (accept;
+    compare; gather: live, matching and oldest entries; prepare: counts, ranks, slots into
+    registers; decide: every change at one edge) and is offered on ``o`` from the fifth cycle
+    after its transfer; nothing else is accepted meanwhile, so fragments never meet a
+    half-updated table. Five cycles is still well within the 8 beats of the shortest frame.
 
     Backpressure
     ------------
@@ -216,31 +217,48 @@ class FragmentTable(wiring.Component):
             age = (cur.ts - entry.born)[:T]
             m.d.comb += [cmp.stored[e].eq(entry.identity), cmp.valid[e].eq(entry.valid)]
             m.d.sync += expired[e].eq(entry.valid & (entry.stale | (age > self._timeout)))
-        preparing = Signal()
+        gathering = Signal()
         with m.If(comparing):
-            m.d.sync += [comparing.eq(0), preparing.eq(1)]
+            m.d.sync += [comparing.eq(0), gathering.eq(1)]
+
+        # --- gather: which entries live, match and are the oldest, into flip-flops -------------
+
+        # A step of its own, so that neither the second half of the compare nor the expiry
+        # bits are in series with the choices of the prepare step (the free-slot carry chain,
+        # the counts, the AND-OR of the matching entry's ports): together they did not fit in
+        # one cycle at 125 MHz. ``expired`` is sampled here once, so that the scanner marking
+        # an entry stale meanwhile cannot make the prepare step see two different tables.
+        gather = Signal(data.StructLayout({"live": N, "match": N, "oldest": N, "expired": N}))
+        live_now = Cat(entry.valid for entry in entries) & ~expired
+        m.d.sync += [
+            gather.live.eq(live_now), gather.match.eq(cmp.match & live_now),
+            gather.oldest.eq(Cat(live_now[e] & (entry.rank == 0)
+                                 for e, entry in enumerate(entries))),
+            gather.expired.eq(expired),
+        ]
+        preparing = Signal()
+        with m.If(gathering):
+            m.d.sync += [gathering.eq(0), preparing.eq(1)]
 
         # --- prepare: the model's resolve, worked out into registers --------------------------
 
         # Ranks stay as they are until the decision, which subtracts the expired ones (the
         # oldest ranks: expiry order is rank order) in the same step as the other changes, so
         # no subtraction follows the counting here.
-        live = Cat(entry.valid for entry in entries) & ~expired
-        match = cmp.match & live
+        live, match, oldest = gather.live, gather.match, gather.oldest
         # The first fragment's slot: its old entry, the evicted one (the oldest: a full table
         # had nothing expire, so that is rank 0), or the lowest free slot. Which entries a
         # decision writes is registered here: each enables hundreds of flip-flops.
         full = live.all()
-        oldest = Cat(live[e] & (entry.rank == 0) for e, entry in enumerate(entries))
         slot = Mux(match.any(), match, Mux(full, oldest, first_one(~live)))
         prep = Signal(data.StructLayout({
             "expired": N, "hit": 1, "full": 1, "write": N, "count": range(N + 1),
             "gone": range(N + 1), "match_rank": RB, "ports": _PORTS,
         }))
         m.d.sync += [
-            prep.expired.eq(expired), prep.hit.eq(match.any()), prep.full.eq(full),
+            prep.expired.eq(gather.expired), prep.hit.eq(match.any()), prep.full.eq(full),
             prep.write.eq(Mux(first, slot, 0)),
-            prep.count.eq(popcount(live)), prep.gone.eq(popcount(expired)),
+            prep.count.eq(popcount(live)), prep.gone.eq(popcount(gather.expired)),
             prep.match_rank.eq(select(match, [entry.rank for entry in entries])),
             prep.ports.eq(select(match, [entry.ports.as_value() for entry in entries])),
         ]

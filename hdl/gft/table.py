@@ -352,7 +352,9 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [words[s].eq(rd[s].data) for s in range(2)]
 
         b_storable, b_key = self._stored_key(s2.req.key)
-        cmp = m.submodules.compare = KeyCompare(width=p.key.size, count=2 * W + S)
+        # 64-bit slices: four LUT levels here at B, where there is room, and a six-input AND
+        # (two levels) at C, in front of the hit decision.
+        cmp = m.submodules.compare = KeyCompare(width=p.key.size, count=2 * W + S, chunk=64)
         m.d.comb += cmp.key.eq(b_key)
         for n in range(2 * W + S):
             e = words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
