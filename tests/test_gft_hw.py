@@ -90,6 +90,9 @@ def test_random_operation_mix_matches_the_model(config):
     requests = [random_request(rng, k, weights=(1, 8, 1, 0), tag=n & 0xFF)
                 for n, k in enumerate(pool)]
     requests += [random_request(rng, rng.choice(pool), tag=n & 0xFF) for n in range(300)]
+    # Whatever the churn left, one tentative entry for the drain's aging to free.
+    requests += [Request(DELETE, k) for k in pool]
+    requests.append(Request(RESERVE, random_flow_key(rng, family=4)))
     # Well below half the timestamp range, so that the scan visits every entry while it is
     # expired (older than half the range it would read as young again, as in the model).
     timeout = min(rng.choice((20, 30)), 1 << (p.timestamp_bits - 3))
@@ -273,11 +276,13 @@ def stash_return_race(rng, dut):
         except TableFull:
             pass
         contents = model_contents(model)
-        for loc, entry in sorted(contents.items(), key=str):
-            if loc[0] != "stash":
-                continue
-            a, b = (contents.get((bucket, 0)) for bucket in entry[7])
-            if a and b and not set(a[7]) & set(b[7]):
+        stash = sorted((loc[1], entry[7]) for loc, entry in contents.items()
+                       if loc[0] == "stash")
+        for slot, buckets in stash:
+            a, b = (contents.get((bucket, 0)) for bucket in buckets)
+            # The entry must be the first return candidate (lowest slot) of both buckets.
+            first = all(min(s for s, bs in stash if bucket in bs) == slot for bucket in buckets)
+            if a and b and first and not set(a[7]) & set(b[7]):
                 return pool, a[0], b[0]
     raise AssertionError(f"no stash return race found in {dut.params}")
 
@@ -288,8 +293,8 @@ def test_back_to_back_frees_never_return_one_stash_entry_twice():
     pool, a, b = stash_return_race(rng, dut)
     requests = [Request(RESERVE, k, fid=n) for n, k in enumerate(pool)]
     requests += [Request(DELETE, a), Request(DELETE, b)] + [Request(LOOKUP, k) for k in pool]
-    bench, _ = run(dut, requests)
-    assert bench.stats["stash_returns"] >= 2
+    bench, _ = run(dut, requests)    # the scoreboard checks where each returned entry went
+    assert bench.stats["stash_returns"] >= 1
 
 
 def test_relocation_keeps_every_fid():

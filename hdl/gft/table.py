@@ -48,7 +48,8 @@ class GlobalFlowTable(wiring.Component):
     path -> then, one cycle each:
 
     I (issue)
-        Hazard and credit checks; read addresses go to both RAMs.
+        Hazard and credit checks; read addresses go to both RAMs. The bucket hazard of the
+        head was worked out a cycle earlier into a flip-flop, so issue is a few LUT levels.
     R
         Block RAM output.
     B
@@ -56,12 +57,17 @@ class GlobalFlowTable(wiring.Component):
         stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways;
         the stash is probed for entries that name the candidate buckets.
     C
-        Second half of the compare; hit location and entry selected; placement of a new entry
+        Second half of the compare; hit location and entry selected (one-hot AND-OR: a key
+        is stored at most once); placement of a new entry
         (:class:`~hdl.gft.bucket.Placement`); the two lowest stash-return candidates per
-        candidate bucket (the op one ahead may take the first at its commit).
+        candidate bucket with their contents (the op one ahead may take the first at its
+        commit: a registered flag says so); and the whole decision (status, which write,
+        where, which counters), registered as a *plan*.
     D (commit)
-        Decision and every state change of the op at one clock edge: RAM way write, stash
-        write, *full* bit, counters, and the response into an 8-deep output queue.
+        Every state change of the op at one clock edge, steered by the registered plan:
+        RAM way write, stash write, *full* bit, counters, and the response into an 8-deep
+        output queue. No decision is taken here, so nothing deep sits in front of the RAMs'
+        data inputs or the stash registers (timing).
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
     *t + 39* (the hash's 33, then 6) when nothing waits, for every op and outcome except a
@@ -286,8 +292,28 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += blocked.eq(clearing | reloc.busy |
                                Cat(s.valid & s.maybe_slow for s in stages).any())
 
-        req_waits = Cat(touches(s, 1, 1, h_i1, h_i2) & s.writer for s in stages).any()
+        # The bucket hazard of the request at the head is worked out a cycle ahead, into a
+        # flip-flop, for each request that can be at the head then (the same one, the next one
+        # in the skid buffer, or the one arriving from the hash), behind what R, B, C and D will
+        # hold then: this cycle's issue and R, B, C. So the issue decision, which loads R and
+        # pops the skid buffer, is a few LUT levels from flip-flops.
+        req_waits = Signal()
+        head_writer = head_valid & (head.req.op != GftOp.LOOKUP)
+
+        def waits_next(hash_value, behind_issue):
+            i1, i2 = candidates(hash_value)
+            ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:3]]
+            if behind_issue:
+                ahead.append(head_writer & ((h_i1 == i1) | (h_i2 == i2)))
+            return Cat(ahead).any()
+
+        incoming = hasher.o_stream.payload.hash
         issue_req = Signal()
+        m.d.sync += req_waits.eq(Mux(
+            issue_req,
+            Mux(skid.held[1], waits_next(skid.entries[1].hash, True),
+                waits_next(incoming, True)),
+            Mux(head_valid, waits_next(head.hash, False), waits_next(incoming, False))))
         m.d.comb += [
             issue_req.eq(head_valid & ~req_waits & ~blocked & (credits != 0)),
             skid.o.ready.eq(issue_req),
@@ -318,7 +344,7 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [
             s1.valid.eq(issue_req | issue_scan),
             s1.scan.eq(~head_valid), s1.scan_stash.eq(target.stash),
-            s1.writer.eq(head.req.op != GftOp.LOOKUP),
+            s1.writer.eq(head_writer),     # an aging step is never one: requests cancel it
             s1.maybe_slow.eq(head_valid & (head.req.op == GftOp.RESERVE) &
                              full[0].bit_select(h_i1, 1) & full[1].bit_select(h_i2, 1)),
             s1.t1.eq(head_valid | scan_t1), s1.t2.eq(head_valid | scan_t2),
