@@ -474,7 +474,6 @@ class GlobalFlowTable(wiring.Component):
         plan_layout = data.StructLayout({
             "push": 1,              # answer on the response stream
             "status": GftStatus,
-            "found": 1,             # the answer carries an entry and a location
             "new": 1,               # RESERVE into a free way: write the new entry at w_sub/w_way
             "upd": 1,               # UPDATE of a hit: write the updated entry back in place
             "free": 1,              # DELETE of a hit, or aging of an expired entry
@@ -548,8 +547,6 @@ class GlobalFlowTable(wiring.Component):
                                      nxt.free.eq(1)]
                     with m.Else():
                         m.d.comb += nxt.status.eq(GftStatus.NOT_FOUND)
-        m.d.comb += nxt.found.eq(~Cat(nxt.status == code for code in (
-            GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED)).any())
 
         # Slot the op at D frees at this edge (the stash writes below), for `use_second`.
         taken = Signal(S)
@@ -626,7 +623,9 @@ class GlobalFlowTable(wiring.Component):
         free_way = v & plan.free & ~d.in_stash
         free_slot = v & plan.free & d.in_stash
         m.d.comb += [
-            push.eq(v & plan.push), status.eq(plan.status), found.eq(plan.found),
+            push.eq(v & plan.push), status.eq(plan.status),
+            found.eq(~Cat(plan.status == code for code in (
+                GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED)).any()),
             out_loc.eq(plan.loc),
             out_fields.eq(Mux(plan.out_new, new_entry, Mux(plan.out_upd, updated, d.sel))),
             occ_up.eq(v & plan.new), occ_down.eq(v & plan.free),
