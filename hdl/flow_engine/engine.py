@@ -73,8 +73,8 @@ class FlowEngine(wiring.Component):
     Line rate
     ---------
     The input takes a beat per clock; every block behind takes a frame in fewer cycles than a
-    64-byte frame's 8 beats at 64 bits: the fragment table 1 (4 for a fragment), the LFT 1
-    (5 behind another request on the same bucket), the assembler one cycle more than the beats
+    64-byte frame's 8 beats at 64 bits: the fragment table 1 (5 for a fragment), the LFT 1
+    (6 behind another request on the same bucket), the assembler one cycle more than the beats
     of the frame it sends, 4 (PACKET) or 6 (FLOW_UNKNOWN) at 256 bits. So ``fabric_width`` is
     what decides whether misses keep up: 72 bytes of header and body make a 64-byte frame's
     FLOW_UNKNOWN 136 bytes, 5 beats at 256 bits, 9 at 128.

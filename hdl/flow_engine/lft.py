@@ -88,19 +88,19 @@ class LocalFlowTable(wiring.Component):
     a register that also drives both memories' read address), R (block RAM output,
     registered), B (first half of the key compare of every way; per-way increments and FID
     compares; all of the decision that does not depend on the matching way: free way, victim,
-    install orders), C (second half of the compare; the decision chooses among those), D
-    (memory writes, statistics, response into an 8-entry queue). Latency: a request
-    transferred at edge *t* is answered on ``resp`` from edge *t +* :attr:`latency` (hash
-    latency + 8) when nothing waits.
+    install orders), C (second half of the compare, into a register of the matching way), M
+    (the decision chooses among the values of B), D (memory writes, statistics, response into
+    an 8-entry queue). Latency: a request transferred at edge *t* is answered on ``resp``
+    from edge *t +* :attr:`latency` (hash latency + 9) when nothing waits.
     Throughput: one request per clock.
 
     Hazards: stall, not bypass
     --------------------------
-    Every request but a NOP may write its bucket (a hit writes its counters), at D, three
+    Every request but a NOP may write its bucket (a hit writes its counters), at D, four
     cycles after it read the bucket. A request waits at I while an older request on the same
-    bucket is at R, B, C or D, so it reads the bucket only after that write: requests
+    bucket is at R, B, C, M or D, so it reads the bucket only after that write: requests
     serialise in ``req`` order exactly as the model applies them one after the other. Two
-    requests on one bucket back to back cost 4 idle cycles; other requests never wait. A packet
+    requests on one bucket back to back cost 5 idle cycles; other requests never wait. A packet
     racing a FLOW_ADD or FLOW_DELETE of its flow therefore sees the table before or after the
     change, whichever request entered ``req`` first, and its count lands in the entry it was
     forwarded by (or in none).
@@ -161,7 +161,7 @@ class LocalFlowTable(wiring.Component):
     """
 
     RESPONSE_DEPTH = 8
-    """Responses the output queue holds: covers the 5-cycle round trip from issue at full rate."""
+    """Responses the output queue holds: covers the 6-cycle round trip from issue at full rate."""
 
     def __init__(self, *, buckets=256, ways=4, tag_width=0):
         if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
@@ -219,7 +219,7 @@ class LocalFlowTable(wiring.Component):
 
     @property
     def latency(self):
-        return self._hash.latency + 8
+        return self._hash.latency + 9
 
     def unpack_bucket(self, entries_word, order_word):
         """``[(entry dict or None, rank)]`` per way of a bucket, from the two memory words
@@ -279,7 +279,7 @@ class LocalFlowTable(wiring.Component):
 
         # --- I: issue --------------------------------------------------------------------------
 
-        s_r, s_b, s_c, s_d = (Signal(self.issue_layout, name=f"s_{n}") for n in "rbcd")
+        s_r, s_b, s_c, s_m, s_d = (Signal(self.issue_layout, name=f"s_{n}") for n in "rbcmd")
         # The request at I sits in a register, so that the RAMs' address comes straight from
         # flip-flops: it fans out to every block RAM of the table.
         head_valid = Signal()
@@ -318,16 +318,17 @@ class LocalFlowTable(wiring.Component):
             return (request.req.op != LftOp.NOP) & Cat(ahead).any()
 
         nxt = head_q.o.payload
-        # Next cycle R, B, C, D hold: this cycle's issue (if any), then R, B, C.
-        stay = clash(head, [writes(s, head.bucket) for s in (s_r, s_b, s_c)])
+        # Next cycle R, B, C, M, D hold: this cycle's issue (if any), then R, B, C, M.
+        ahead = (s_r, s_b, s_c, s_m)
+        stay = clash(head, [writes(s, head.bucket) for s in ahead])
         after_issue = clash(nxt, [(head.req.op != LftOp.NOP) & (head.bucket == nxt.bucket),
-                                  *(writes(s, nxt.bucket) for s in (s_r, s_b, s_c))])
-        after_none = clash(nxt, [writes(s, nxt.bucket) for s in (s_r, s_b, s_c)])
+                                  *(writes(s, nxt.bucket) for s in ahead)])
+        after_none = clash(nxt, [writes(s, nxt.bucket) for s in ahead])
         m.d.sync += hazard.eq(Mux(issue, after_issue, Mux(head_valid, stay, after_none)))
         delivered = resp_q.o.valid & resp_q.o.ready
         m.d.sync += outstanding.eq(outstanding + issue - delivered)
         m.d.sync += [s_r.valid.eq(issue), s_r.bucket.eq(head.bucket), s_r.req.eq(head.req)]
-        m.d.sync += [s_b.eq(s_r), s_c.eq(s_b), s_d.eq(s_c)]
+        m.d.sync += [s_b.eq(s_r), s_c.eq(s_b), s_m.eq(s_c), s_d.eq(s_m)]
 
         # --- R: the block RAM outputs, registered for B ----------------------------------------
 
@@ -389,14 +390,30 @@ class LocalFlowTable(wiring.Component):
                 Cat(Mux(r > b_ranks[w], r - 1, r)[:RB] for r in b_ranks)) for w in range(W)),
         ]
 
-        # --- C: the decision -------------------------------------------------------------------
+        # --- C: the second half of the compare, into a register -----------------------------
+
+        # The compare's result decides hundreds of bits at M: finishing the compare in the same
+        # cycle put its AND tree in series with that fan-out, too slow for 125 MHz (17 ns in
+        # the flow engine). Everything worked out at B waits here a cycle beside it.
+        def later(value, name):
+            held = Signal.like(value, name=name)
+            m.d.sync += held.eq(value)
+            return held
+
+        match = later(cmp.match, "m_match")     # one way at most: keys are unique in a bucket
+        c = later(c, "m_c")
+        c_fid_eq = later(c_fid_eq, "m_fid_eq")
+        c_packets = [later(v, f"m_packets{w}") for w, v in enumerate(c_packets)]
+        c_bytes = [later(v, f"m_bytes{w}") for w, v in enumerate(c_bytes)]
+        c_word = later(c_word, "m_word")
+
+        # --- M: the decision -------------------------------------------------------------------
 
         # ``match`` decides among values worked out before; only the FID and the counts of the
         # entry written depend on it (its key is the request's whenever it is valid), which
         # keeps the fan-out of the compare's result small.
-        req = s_c.req
+        req = s_m.req
         ways = [way_entry(c_word, w) for w in range(W)]
-        match = cmp.match                       # one way at most: keys are unique in a bucket
         hit = match.any()
         hit_fid = FID.layout(select(match, [e.fid.as_value() for e in ways]))
         hit_packets = select(match, [e.packets for e in ways])

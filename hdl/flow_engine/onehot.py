@@ -1,8 +1,7 @@
 """One-hot helpers for choosing among table entries without priority chains.
 
 A chain of ``with m.If(hit[i])`` assignments is as deep as there are entries (16 levels of
-muxes for 16 fragment-table entries); these stay two or three LUT levels deep, or ride a carry
-chain.
+muxes for 16 fragment-table entries); these stay two or three LUT levels deep.
 """
 
 from amaranth.hdl import *
@@ -22,6 +21,10 @@ def select(onehot, values):
 
 
 def first_one(vector):
-    """The lowest set bit of ``vector`` alone (``v & -v``: one carry chain), zero when none is."""
+    """The lowest set bit of ``vector`` alone, zero when none is.
+
+    Each bit is set when it is and none below it is (an OR tree per bit, two or three LUT levels for 16
+    bits), not ``v & -v``: on ECP5 that carry chain was split over several slices and, behind
+    the fragment table's registered live bits, took over 5 ns of a 125 MHz cycle."""
     vector = Value.cast(vector)
-    return (vector & (~vector + 1))[:len(vector)]
+    return Cat(vector[i] & ~vector[:i].any() if i else vector[0] for i in range(len(vector)))
