@@ -15,7 +15,7 @@ from ..gft.bucket import popcount
 from ..gft.compare import KeyCompare
 from ..gft.queue import Queue
 from ..wire import FLOW_KEY
-from .onehot import first_one, select
+from ..onehot import first_one, select
 from .parse_result import FRAG_LAYOUT
 
 

@@ -17,7 +17,7 @@ from ..gft.compare import KeyCompare
 from ..gft.queue import Queue
 from ..hash.siphash import FlowHash
 from ..wire import FID, FLOW_KEY, MESSAGES, PACKET_REF, MsgType
-from .onehot import first_one, select
+from ..onehot import first_one, select
 from .register_slice import RegisterSlice
 
 

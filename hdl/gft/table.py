@@ -5,7 +5,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..flow_engine.onehot import first_one, select
+from ..onehot import first_one, select
 from ..hash.siphash import FlowHash
 from ..wire import FLOW_KEY
 from .aging import AgingScan, expired
@@ -462,7 +462,7 @@ class GlobalFlowTable(wiring.Component):
             ret.append((first_oh, first, second_oh, second))
 
         d_extra = data.StructLayout({
-            "hit": 1, "in2": 1, "in_stash": 1, "way": p.way_bits, "slot": p.slot_bits,
+            "in2": 1, "in_stash": 1, "way": p.way_bits, "slot": p.slot_bits,
             "sel": p.entry,         # hit entry; for aging, the entry to free
             "old": 1,               # aging: something to free
             "ret": data.ArrayLayout(data.StructLayout({
@@ -552,7 +552,7 @@ class GlobalFlowTable(wiring.Component):
         taken = Signal(S)
         m.d.sync += [
             plan.eq(nxt),
-            d.hit.eq(hit), d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
+            d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
             d.way.eq(way_c), d.slot.eq(slot_c),
             d.old.eq(nxt.free & s3.scan),
             d.sel.eq(select(pick, [source.as_value() for source in sources])),

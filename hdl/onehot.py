@@ -1,4 +1,4 @@
-"""One-hot helpers for choosing among table entries without priority chains.
+"""One-hot helpers for choosing among table entries without priority chains (GFT and flow engine).
 
 A chain of ``with m.If(hit[i])`` assignments is as deep as there are entries (16 levels of
 muxes for 16 fragment-table entries); these stay two or three LUT levels deep.
@@ -23,8 +23,8 @@ def select(onehot, values):
 def first_one(vector):
     """The lowest set bit of ``vector`` alone, zero when none is.
 
-    Each bit is set when it is and none below it is (an OR tree per bit, two or three LUT levels for 16
-    bits), not ``v & -v``: on ECP5 that carry chain was split over several slices and, behind
-    the fragment table's registered live bits, took over 5 ns of a 125 MHz cycle."""
+    Each bit is set when it is and none below it is (an OR tree per bit, two or three LUT
+    levels for 16 bits), not ``v & -v``: on ECP5 that carry chain was split over several slices
+    and, behind the fragment table's registered live bits, took over 5 ns of a 125 MHz cycle."""
     vector = Value.cast(vector)
     return Cat(vector[i] & ~vector[:i].any() if i else vector[0] for i in range(len(vector)))
