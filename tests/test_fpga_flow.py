@@ -14,8 +14,8 @@ from hdl.export import BUILD_DIR, export_verilog
 from hdl.fpga import __main__ as cli
 from hdl.fpga import tops
 from hdl.fpga.lint import SUPPRESSED, ToolMissing, lint, lint_command
-from hdl.fpga.synth import (Target, ToolFailed, find_tool, nextpnr_command, parse_fmax,
-                            parse_report, summarise)
+from hdl.fpga.synth import (Target, ToolFailed, find_tool, format_paths, nextpnr_command,
+                            parse_fmax, parse_report, summarise)
 
 
 needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
@@ -213,9 +213,61 @@ def test_nextpnr_runs_out_of_context_with_the_target_and_a_fixed_seed():
                               log_path="l.log")
     joined = " ".join(command)
     for flags in ("--85k", "--package CABGA381", "--speed 6", "--freq 125", "--seed 1",
-                  "--out-of-context", "--timing-allow-fail", "--json n.json",
-                  "--report r.json", "--log l.log"):
+                  "--router router2", "--out-of-context", "--timing-allow-fail",
+                  "--json n.json", "--report r.json", "--log l.log"):
         assert flags in joined
+    assert "--no-route" not in command
+
+
+def test_placement_only_runs_say_so_in_the_command_and_the_summary():
+    target = Target(route=False, router="router1")
+    command = nextpnr_command("nextpnr", "n.json", target, report_path="r.json",
+                              log_path="l.log")
+    assert "--no-route" in command and "router1" in command
+    summary = summarise("flowhash", target, log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT,
+                        cells={})
+    assert (summary["routed"], summary["router"]) == (False, "router1")
+    assert summarise("flowhash", Target(), log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT,
+                     cells={})["routed"]
+
+
+def test_critical_paths_are_written_step_by_step_with_running_totals():
+    lines = format_paths(NEXTPNR_REPORT).splitlines()
+    assert lines[0] == "path posedge clk -> posedge clk"
+    # clk-to-q 0.525, then a 1.591 ns wire: the running total is 2.116.
+    assert lines[2].split()[:3] == ["2.116", "1.591", "routing"]
+    assert lines[2].endswith("(net s8_v2[0])")
+    assert "s9_v0_TRELLIS_FF_Q_60" in lines[6]
+
+
+def test_a_variant_or_a_block_builds_under_its_own_name(monkeypatch, capsys):
+    seen = {}
+    def synthesize(top, verilog_path, target, **options):
+        seen.update(top=top, path=verilog_path, options=options)
+        summary = summarise(top, target, log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT, cells={})
+        return {**summary, "seconds": {"total": 1.0}, "files": {"summary": "s.json"}}
+    monkeypatch.setattr(cli, "synthesize", synthesize)
+    assert cli.main(["synth", "gft", "--param", "buckets=16", "--param", "key_mode=ipv4",
+                     "--no-route"]) == 0
+    assert seen["top"] == "gft__buckets_16__key_mode_ipv4"
+    assert seen["options"]["params"] == {"buckets": 16, "key_mode": "ipv4"}
+    assert "module gft__buckets_16__key_mode_ipv4(" in seen["path"].read_text()
+    assert "(placement estimate)" in capsys.readouterr().out
+    assert cli.main(["synth", "flow_engine", "--block", "lft", "--param", "lft_buckets=16"]) == 0
+    assert seen["top"] == "flow_engine__lft__lft_buckets_16"
+    assert tops.variant_name("gft") == "gft"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["synth", "gft", "--param", "no_such_parameter=1"], "does not take"),
+    (["synth", "gft", "--param", "buckets=3"], "error: "),
+    (["synth", "flow_engine", "--block", "no_such_block"], "no component attribute"),
+    (["synth", "--param", "buckets=16"], "apply to one TOP"),
+    (["synth", "gft", "--router", "router9"], "Router must be one of router1, router2"),
+])
+def test_a_bad_variant_is_exit_status_2_and_runs_nothing(argv, message, capsys, no_tools):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -5,18 +5,36 @@ the registered tops.
 Verilator; ``synth`` exports, synthesises, places and routes it and writes
 ``build/synth/<top>/summary.json``. Without a TOP every registered top is processed.
 
+``synth --param NAME=VALUE`` builds a variant of a top (constructor arguments, Python
+literals), ``--block NAME`` one block inside a top, and ``--no-route`` stops after placement
+(Fmax is then an estimate, marked ``"routed": false``): the quick loop for timing work. A
+variant's results go to ``build/synth/<top>__<block>__<param>_<value>/``.
+
 Exit status: 0 when every top passed (``synth`` passes when the flow completes, whether or not
 timing is met: read ``met`` in the summary), 1 when a lint found problems or a tool failed or
 is missing, 2 for a bad argument.
 """
 
 import argparse
+import ast
 import sys
 
 from ..export import export_verilog
 from .lint import SUPPRESSED, ToolMissing, lint
-from .synth import DEVICES, PACKAGES, Target, ToolFailed, synthesize
-from .tops import OPTIONS, TOPS, build_top, select_tops
+from .synth import DEVICES, PACKAGES, ROUTERS, Target, ToolFailed, synthesize
+from . import tops
+from .tops import OPTIONS, TOPS, build_top, select_tops, variant_name
+
+
+def _param(text):
+    """``NAME=VALUE`` with VALUE a Python literal (a bare word is taken as a string)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 def parse_args(argv=None):
@@ -37,6 +55,13 @@ def parse_args(argv=None):
     synth.add_argument("--freq", type=float, default=125.0, help="target clock in MHz")
     synth.add_argument("--seed", type=int, default=1,
                        help="nextpnr placer seed; fixed so that a run is repeatable")
+    synth.add_argument("--router", default="router2", help=f"one of {', '.join(ROUTERS)}")
+    synth.add_argument("--no-route", action="store_true",
+                       help="stop after placement; Fmax is the placer's estimate")
+    synth.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
+                       help="constructor argument of a variant (repeatable), e.g. buckets=16")
+    synth.add_argument("--block", metavar="NAME",
+                       help="synthesise the top's component attribute NAME alone, e.g. lft")
     return p.parse_args(argv)
 
 
@@ -52,13 +77,19 @@ def _lint(names):
     return status
 
 
-def _synth(names, target):
-    for name in names:
-        path = export_verilog(build_top(name), name)
+def _synth(names, target, params=None, block=None):
+    for top in names:
+        name = variant_name(top, params, block)
+        path = export_verilog(build_top(top, params, block), name)
         print(f"{name}: synthesising {path} for {target.device}-{target.speed} "
-              f"{target.package} at {target.freq_mhz:g} MHz, seed {target.seed}", flush=True)
-        summary = synthesize(name, path, target, **OPTIONS.get(name, {}))
-        print(f"{name}: Fmax {summary['fmax_mhz']:.2f} MHz "
+              f"{target.package} at {target.freq_mhz:g} MHz, seed {target.seed}, "
+              f"{target.router if target.route else 'placement only'}", flush=True)
+        options = dict(OPTIONS.get(top, {}))
+        if params:
+            options["params"] = params
+        summary = synthesize(name, path, target, **options)
+        estimate = "" if summary.get("routed", True) else " (placement estimate)"
+        print(f"{name}: Fmax {summary['fmax_mhz']:.2f} MHz{estimate} "
               f"({'met' if summary['met'] else 'MISSED'} {summary['target_mhz']:g} MHz), "
               f"{summary['luts']} LUTs, {summary['ffs']} FFs, {summary['brams']} DP16KD, "
               f"{summary['seconds']['total']:.0f} s; wrote {summary['files']['summary']}")
@@ -76,7 +107,14 @@ def main(argv=None):
         names = select_tops(args.tops)
         if args.command == "synth":
             target = Target(device=args.device, package=args.package, speed=args.speed,
-                            freq_mhz=args.freq, seed=args.seed)
+                            freq_mhz=args.freq, seed=args.seed, router=args.router,
+                            route=not args.no_route)
+            params = dict(args.param)
+            if params or args.block:
+                if len(names) != 1:
+                    raise ValueError("--param and --block apply to one TOP; name it")
+                # Reject a bad variant before any tool runs.
+                tops._discard(build_top(names[0], params, args.block))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -87,7 +125,7 @@ def main(argv=None):
             return 0
         if args.command == "lint":
             return _lint(names)
-        return _synth(names, target)
+        return _synth(names, target, params, args.block)
     except (ToolMissing, ToolFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

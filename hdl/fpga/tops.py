@@ -6,6 +6,7 @@ to build, with the parameters it is timed at. A new block adds one line here, e.
 ``"gft": GFT,`` (with its import), or ``partial(Block, width=...)`` for non-default parameters.
 """
 
+from amaranth.hdl import Elaboratable
 from amaranth.lib import wiring
 
 from ..flow_engine.engine import FlowEngine
@@ -14,7 +15,7 @@ from ..gft.table import GlobalFlowTable
 from ..hash.siphash import FlowHash
 
 
-__all__ = ["TOPS", "OPTIONS", "build_top", "select_tops"]
+__all__ = ["TOPS", "OPTIONS", "build_top", "select_tops", "variant_name"]
 
 
 TOPS = {
@@ -49,18 +50,56 @@ def select_tops(names=()):
     return list(dict.fromkeys(names)) if names else list(TOPS)
 
 
-def build_top(name):
+def build_top(name, params=None, block=None):
     """Construct the top ``name`` from :data:`TOPS`.
+
+    ``params`` (a dict) are keyword arguments for its constructor, to build a variant (a
+    smaller GFT, say, that places and routes in minutes); ``block`` names an attribute of the
+    top that is itself a component (``lft`` of the flow engine, say), to build that block alone
+    as its parent instantiates it.
 
     Raises
     ------
     ValueError
-        If ``name`` is not a registered top.
+        If ``name`` is not a registered top, a parameter is rejected by the constructor, or
+        the top has no component attribute ``block``.
     TypeError
         If its constructor does not return a ``wiring.Component``.
     """
     select_tops([name])
-    component = TOPS[name]()
+    try:
+        component = TOPS[name](**(params or {}))
+    except TypeError as err:
+        if params:
+            raise ValueError(f"Top {name!r} does not take {params!r}: {err}") from err
+        raise
     if not isinstance(component, wiring.Component):
         raise TypeError(f"Top {name!r} must construct a wiring.Component, not {component!r}")
+    if block is not None:
+        inner = getattr(component, block, None)
+        _discard(component)
+        if not isinstance(inner, wiring.Component):
+            raise ValueError(f"Top {name!r} has no component attribute {block!r}")
+        component = inner
     return component
+
+
+def _discard(elaboratable):
+    """Mark ``elaboratable`` and the elaboratables it holds as deliberately unused: only one
+    block of the top is built, and Amaranth would warn about the rest when they are collected."""
+    stack = [elaboratable]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Elaboratable) and not getattr(item, "_MustUse__used", True):
+            item._MustUse__used = True
+            stack.extend(vars(item).values())
+
+
+def variant_name(name, params=None, block=None):
+    """The module and directory name of a variant: ``name`` alone for the top as registered,
+    else with the block and each parameter appended (``gft__buckets_16``), so that variants
+    never overwrite the registered top's Verilog or results."""
+    parts = [name] + ([block] if block else [])
+    parts += [f"{key}_{value}" for key, value in sorted((params or {}).items())]
+    return "__".join("".join(c if c.isalnum() or c == "_" else "_" for c in str(part))
+                     for part in parts)
