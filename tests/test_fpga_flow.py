@@ -310,3 +310,45 @@ def test_a_top_that_does_not_construct_a_component_is_rejected(monkeypatch):
     monkeypatch.setitem(tops.TOPS, "broken", lambda: "not a component")
     with pytest.raises(TypeError, match=r"Top 'broken' must construct a wiring.Component"):
         tops.build_top("broken")
+
+
+def _netlist(cells):
+    """A Yosys JSON netlist of module ``t`` from ``{name: (type, {port: (direction, bits)})}``."""
+    return {"modules": {"t": {
+        "cells": {name: {"type": kind,
+                         "port_directions": {p: d for p, (d, _) in ports.items()},
+                         "connections": {p: bits for p, (_, bits) in ports.items()}}
+                  for name, (kind, ports) in cells.items()},
+        "netnames": {"q0": {"bits": [10]}, "deep": {"bits": [12]}, "q1": {"bits": [13]},
+                     "fan": {"bits": [20]}},
+    }}}
+
+
+def _ff(d, q):
+    return ("TRELLIS_FF", {"CLK": ("input", [1]), "DI": ("input", [d]), "Q": ("output", [q])})
+
+
+def _lut(inputs, z):
+    return ("LUT4", {**{p: ("input", [b]) for p, b in zip("ABCD", inputs)},
+                     "Z": ("output", [z])})
+
+
+def test_depth_estimate_ranks_paths_by_luts_and_fanout():
+    from hdl.fpga.depth import CLK_TO_Q, LUT, SETUP, analyse, wire_delay
+    cells = {
+        # q0 -> two LUTs -> q1: the deeper path.
+        "ff0": _ff(13, 10), "lut_a": _lut([10], 11), "lut_b": _lut([11], 12), "ff1": _ff(12, 13),
+        # fan (one FF) -> one LUT each into 30 FFs: shallower, but a 30-load net.
+        "ff2": _ff(5, 20),
+        **{f"l{n}": _lut([20], 100 + n) for n in range(30)},
+        **{f"f{n}": _ff(100 + n, 200 + n) for n in range(30)},
+    }
+    report = analyse(_netlist(cells), "t", count=3)
+    deep = CLK_TO_Q + wire_delay(1) + LUT + wire_delay(1) + LUT + wire_delay(1) + SETUP
+    wide = CLK_TO_Q + wire_delay(30) + LUT + wire_delay(1) + SETUP
+    assert wire_delay(30) > wire_delay(1) + 1.5     # fanout costs, as on the routed die
+    assert report[0][0] == pytest.approx(max(deep, wide), abs=0.01)
+    names = [path[-2][2] for _, path in report]
+    assert ("deep" in names) and report == sorted(report, key=lambda r: -r[0])
+    first = report[0][1] if deep > wide else report[1][1]
+    assert [kind for _, kind, _ in first] == ["TRELLIS_FF", "LUT4", "LUT4", "TRELLIS_FF.DI"]

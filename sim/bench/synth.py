@@ -22,7 +22,9 @@ def synth_figures(top, *, rerun):
     With ``rerun``, synthesis runs first (``make synth TOP=<top>``: about 10 to 30 minutes)
     when the summary is missing or older than any HDL source. Without it, a missing summary
     gives ``None`` figures, and an old one is reported with ``"stale": true``; never a
-    figure from elsewhere.
+    figure from elsewhere. ``fmax_routed`` is false when the summary comes from a
+    placement-only run (``python -m hdl.fpga synth --no-route``): ``fmax_mhz`` is then nextpnr's
+    placement estimate, not an achieved figure.
     """
     path = BUILD_DIR / "synth" / top / "summary.json"
     stale = not path.exists() or path.stat().st_mtime < _newest_hdl()
@@ -32,10 +34,11 @@ def synth_figures(top, *, rerun):
         synthesize(top, export_verilog(build_top(top), top), Target(), **OPTIONS.get(top, {}))
         stale = False
     if not path.exists():
-        return {"fmax_mhz": None, "luts": None, "ffs": None, "brams": None,
+        return {"fmax_mhz": None, "fmax_routed": None, "luts": None, "ffs": None, "brams": None,
                 "synth": {"summary": None, "note": f"not synthesised: make synth TOP={top}"}}
     s = json.loads(path.read_text())
-    return {"fmax_mhz": s["fmax_mhz"], "luts": s["luts"], "ffs": s["ffs"], "brams": s["brams"],
+    return {"fmax_mhz": s["fmax_mhz"], "fmax_routed": s.get("routed", True),
+            "luts": s["luts"], "ffs": s["ffs"], "brams": s["brams"],
             "synth": {"summary": str(path), "stale": stale, "device": s["device"],
                       "speed": s["speed"], "seed": s["seed"], "target_mhz": s["target_mhz"],
                       "met": s["met"], "critical_path": s["critical_path"]}}
