@@ -101,23 +101,30 @@ class Skid(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # Two registers used as a ring: a payload is written once, where it lands, and never
+        # moves; a read only advances the read pointer. So the consumer's ready (in the GFT a
+        # deep issue decision) drives one flip-flop instead of the load enable of a whole
+        # payload register, and the writes hang off `i.valid` and registered state only.
         count = Signal(range(3))
-        e0, e1 = self.entries[0], self.entries[1]
+        ring = Signal(data.ArrayLayout(self.i.payload.shape(), 2))
+        rd = Signal()
+        wr = Signal()
         take_in = self.i.valid & self.i.ready
         take_out = self.o.valid & self.o.ready
         m.d.comb += [
             self.i.ready.eq(count != 2),
             self.o.valid.eq(count != 0),
-            self.o.payload.eq(e0),
+            self.entries[0].eq(Mux(rd, ring[1], ring[0])),
+            self.entries[1].eq(Mux(rd, ring[0], ring[1])),
+            self.o.payload.eq(self.entries[0]),
             self.held.eq(Cat(count != 0, count == 2)),
         ]
-        with m.If(take_out):
-            m.d.sync += e0.eq(e1)
-        with m.If(take_in):
-            # The new payload lands behind whatever is still held after this cycle's read.
-            with m.If((count == 0) | ((count == 1) & take_out)):
-                m.d.sync += e0.eq(self.i.payload)
-            with m.Else():
-                m.d.sync += e1.eq(self.i.payload)
-        m.d.sync += count.eq(count + take_in - take_out)
+        for k in range(2):
+            with m.If(take_in & (wr == k)):
+                m.d.sync += ring[k].eq(self.i.payload)
+        m.d.sync += [
+            wr.eq(wr ^ take_in),
+            rd.eq(rd ^ take_out),
+            count.eq(count + take_in - take_out),
+        ]
         return m

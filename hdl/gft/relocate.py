@@ -38,9 +38,12 @@ class Relocator(wiring.Component):
 
     Latency (cycles from ``start`` to ``done``, inclusive of neither)
     ------------------------------------------------------------------
-    2 to set up the roots, then ``4 + ways`` per bucket expanded, ``4`` per move and 1 for the
+    2 to set up the roots, then ``5 + ways`` per bucket expanded, ``5`` per move and 1 for the
     final write; with ``move_budget == 0`` straight to the stash (1). Worst case with the
-    defaults (4 ways, budget 3): 42 expansions, 3 moves: 2 + 42 * 8 + 3 * 4 + 1 = 351.
+    defaults (4 ways, budget 3): 42 expansions, 3 moves: 2 + 42 * 9 + 3 * 5 + 1 = 396.
+    ``rd_addr`` is a register, loaded the cycle after the node is read from the node queue
+    (a LUT RAM read in front of the block RAMs' address inputs would not make 125 MHz): one
+    cycle per read more than the least possible.
 
     Members
     -------
@@ -57,7 +60,7 @@ class Relocator(wiring.Component):
     result : ``Out(StructLayout({"status", "loc", "moves"}))``
         INSERTED with the location, or FULL; ``moves`` entries were relocated.
     rd_addr : ``Out(ArrayLayout(params.index_bits, 2))``
-        Read address of each sub-table while busy.
+        Read address of each sub-table while busy (registered).
     rd_data : ``In(ArrayLayout(params.bucket, 2))``
         The buckets read, two cycles after ``rd_addr`` (block RAM plus output register).
     wr : ``Out(StructLayout({"en", "sub", "idx", "way", "entry"}))``
@@ -186,9 +189,12 @@ class Relocator(wiring.Component):
                 m.next = "EXPAND_READ"
 
             with m.State("EXPAND_READ"):
-                m.d.comb += [node_rd.addr.eq(cur), self.rd_addr[0].eq(node.idx),
+                m.d.comb += node_rd.addr.eq(cur)
+                m.d.sync += [node_sub.eq(node.sub), self.rd_addr[0].eq(node.idx),
                              self.rd_addr[1].eq(node.idx)]
-                m.d.sync += node_sub.eq(node.sub)
+                m.next = "EXPAND_ADDR"
+
+            with m.State("EXPAND_ADDR"):
                 m.next = "EXPAND_WAIT"
 
             with m.State("EXPAND_WAIT"):
@@ -232,12 +238,15 @@ class Relocator(wiring.Component):
                             m.next = "EXPAND_READ"
 
             with m.State("MOVE_READ"):
-                m.d.comb += [node_rd.addr.eq(src), self.rd_addr[0].eq(node.idx),
-                             self.rd_addr[1].eq(node.idx)]
+                m.d.comb += node_rd.addr.eq(src)
+                m.d.sync += [self.rd_addr[0].eq(node.idx), self.rd_addr[1].eq(node.idx)]
                 # The free bucket is read beside the first source (other sub-table).
                 with m.If(first):
-                    m.d.comb += self.rd_addr[dst_sub].eq(dst_idx)
+                    m.d.sync += self.rd_addr[dst_sub].eq(dst_idx)
                 m.d.sync += [src_sub.eq(node.sub), src_idx.eq(node.idx)]
+                m.next = "MOVE_ADDR"
+
+            with m.State("MOVE_ADDR"):
                 m.next = "MOVE_WAIT"
 
             with m.State("MOVE_WAIT"):

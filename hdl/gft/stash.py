@@ -26,15 +26,18 @@ class Stash(wiring.Component):
     Latency and backpressure
     ------------------------
     ``write`` lands at the next clock edge; every other output is combinational from the
-    slot registers. No backpressure.
+    slot registers. No backpressure. The write enable is one-hot per slot, not a slot number,
+    so that each slot's 400-odd enable loads hang off one AND-OR of registered flags rather
+    than off a decoder behind the commit logic (timing).
 
     Members
     -------
     slots : ``Out(ArrayLayout(params.entry, n))``
         The slot registers (``n = max(1, params.stash)``); a slot is free when its ``state``
         is INVALID.
-    write : ``In(StructLayout({"en": 1, "slot": ..., "entry": params.entry}))``
-        Replace one slot; an entry with ``state`` INVALID frees it.
+    write : ``In(StructLayout({"en": n, "entry": params.entry}))``
+        Replace the slots whose ``en`` bit is set (one at a time); an entry with ``state``
+        INVALID frees it.
     free_any, free_slot : ``Out(1)``, ``Out(params.slot_bits)``
         Whether a slot is free, and the lowest free one.
     used : ``Out(range(max(2, params.stash + 1)))``
@@ -50,8 +53,7 @@ class Stash(wiring.Component):
         self._n = max(1, params.stash)
         super().__init__({
             "slots": Out(data.ArrayLayout(params.entry, self._n)),
-            "write": In(data.StructLayout({
-                "en": 1, "slot": params.slot_bits, "entry": params.entry})),
+            "write": In(data.StructLayout({"en": self._n, "entry": params.entry})),
             "free_any": Out(1),
             "free_slot": Out(params.slot_bits),
             "used": Out(range(max(2, params.stash + 1))),
@@ -65,8 +67,9 @@ class Stash(wiring.Component):
         m = Module()
         live = Cat(self.slots[i].state != EntryState.INVALID for i in range(self._n))
         if self._p.stash:
-            with m.If(self.write.en):
-                m.d.sync += self.slots[self.write.slot].eq(self.write.entry)
+            for i in range(self._n):
+                with m.If(self.write.en[i]):
+                    m.d.sync += self.slots[i].eq(self.write.entry)
             free_any, free_slot = lowest(m, ~live, name="free")
             m.d.comb += [
                 self.free_any.eq(free_any),

@@ -5,7 +5,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..onehot import first_one, select
+from ..onehot import first_one, second_one, select
 from ..hash.siphash import FlowHash
 from ..wire import FLOW_KEY
 from .aging import AgingScan, expired
@@ -53,21 +53,28 @@ class GlobalFlowTable(wiring.Component):
     R
         Block RAM output.
     B
-        Output registered; first half of the full-key compare over ``2 * ways`` ways and the
-        stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways;
-        the stash is probed for entries that name the candidate buckets.
+        Output registered, with the way that the write in W (below) lands in the same cycle
+        forwarded into it; first half of the full-key compare over ``2 * ways`` ways and the
+        stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways
+        and every stash slot's age is judged (a vector, selected at C); the stash is probed
+        for entries that name the candidate buckets, and the lowest two of them per bucket,
+        minus the slot the op then at D takes, become one-hot stash-return candidates.
     C
         Second half of the compare; hit location and entry selected (one-hot AND-OR: a key
         is stored at most once); placement of a new entry
-        (:class:`~hdl.gft.bucket.Placement`); the two lowest stash-return candidates per
-        candidate bucket with their contents (the op one ahead may take the first at its
-        commit: a registered flag says so); and the whole decision (status, which write,
-        where, which counters), registered as a *plan*.
+        (:class:`~hdl.gft.bucket.Placement`); the stash-return candidate (the second one when
+        the op one ahead takes the first at its commit: a registered flag says so); and the
+        whole decision (status, which write, where, which counters), registered as a *plan*.
     D (commit)
         Every state change of the op at one clock edge, steered by the registered plan:
-        RAM way write, stash write, *full* bit, counters, and the response into an 8-deep
-        output queue. No decision is taken here, so nothing deep sits in front of the RAMs'
-        data inputs or the stash registers (timing).
+        stash write (one-hot slot enables), *full* bit, counters, the response into an 8-deep
+        output queue, and the RAM way write into the register ``wq``. No decision is taken
+        here, so nothing deep sits in front of the stash registers (timing).
+    W (write-behind)
+        ``wq`` drives the RAMs' write ports straight from flip-flops, since the bucket RAMs
+        spread over the die. The RAM holds the new entry a cycle later than the op's
+        commit; an op reading that bucket in that cycle gets it by forwarding at B, so the
+        extra cycle is invisible to the hazard rules and to the latency.
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
     *t + 39* (the hash's 33, then 6) when nothing waits, for every op and outcome except a
@@ -90,7 +97,7 @@ class GlobalFlowTable(wiring.Component):
     search; nothing is issued behind it until it has committed. If at D it misses, the
     :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
     the RAM ports while the pipeline stays empty, then the response goes out and issue
-    resumes: (2 + (4 + ways) * expansions + 4 * moves + 1) extra cycles, 351 worst case with
+    resumes: (2 + (5 + ways) * expansions + 5 * moves + 1) extra cycles, 396 worst case with
     the defaults. Such a RESERVE that hits (common at high load) only costs 4 idle issue
     slots.
 
@@ -246,7 +253,6 @@ class GlobalFlowTable(wiring.Component):
         stats = Signal(p.stats)
         m.d.comb += [self.stats.eq(stats), self.stats.stash_used.eq(st.used)]
         resp_count = Signal(16)
-        live = Cat(st.slots[j].state != EntryState.INVALID for j in range(S))
 
         # --- Pipeline records ----------------------------------------------------------------
 
@@ -320,8 +326,17 @@ class GlobalFlowTable(wiring.Component):
         ]
 
         target = aging.target
-        scan_slot = st.slots[target.slot]
-        scan_live_slot = scan_slot.state != EntryState.INVALID
+        # The stash slot an aging step would examine, copied into a register every cycle (a
+        # mux over every slot in front of the issue decision is too deep), and usable only
+        # when neither the stash nor the cursor changed at the edge that copied it: a stash
+        # step then issues a cycle later than it could, a bucket step never does.
+        scan_slot = Signal(data.StructLayout({"live": 1, "i1": IB, "i2": IB}))
+        scan_slot_ok = Signal()
+        m.d.sync += [
+            scan_slot.live.eq(st.slots[target.slot].state != EntryState.INVALID),
+            scan_slot.i1.eq(st.slots[target.slot].i1), scan_slot.i2.eq(st.slots[target.slot].i2),
+        ]
+        scan_live_slot = scan_slot.live
         scan_t1 = Mux(target.stash, scan_live_slot, target.sub == 0)
         scan_t2 = Mux(target.stash, scan_live_slot, target.sub == 1)
         scan_i1 = Mux(target.stash, scan_slot.i1, target.idx)
@@ -330,7 +345,7 @@ class GlobalFlowTable(wiring.Component):
                          for s in stages).any()
         issue_scan = Signal()
         m.d.comb += issue_scan.eq(~head_valid & ~blocked & ~scan_inflight & aged_q.i.ready &
-                                  ~scan_waits)
+                                  ~scan_waits & (scan_slot_ok | ~target.stash))
 
         for s in range(2):
             with m.If(reloc.busy):
@@ -375,7 +390,18 @@ class GlobalFlowTable(wiring.Component):
         # --- B: registered buckets, first half of the compare, aging's expired ways ---------
 
         words = [Signal(p.bucket, name=f"b_word{s}") for s in range(2)]
-        m.d.sync += [words[s].eq(rd[s].data) for s in range(2)]
+        # Writes reach the RAMs a cycle after they are decided (the `wq` register, below), so
+        # a read at the edge a write lands sees the old word (the read ports are not
+        # transparent): the way written is forwarded into the registered bucket instead.
+        wq = Signal(data.StructLayout({"en": data.ArrayLayout(W, 2),
+                                       "addr": data.ArrayLayout(IB, 2), "entry": p.entry}))
+        fwd_en = Signal(data.ArrayLayout(W, 2))
+        fwd_entry = Signal(p.entry)
+        m.d.sync += fwd_entry.eq(wq.entry)
+        for s in range(2):
+            m.d.sync += fwd_en[s].eq(Mux(rd[s].addr == wq.addr[s], wq.en[s], 0))
+            m.d.sync += [words[s][w].eq(Mux(fwd_en[s][w], fwd_entry, rd[s].data[w]))
+                         for w in range(W)]
 
         b_storable, b_key = self._stored_key(s2.req.key)
         # 64-bit slices: four LUT levels here at B, where there is room, and a six-input AND
@@ -389,9 +415,14 @@ class GlobalFlowTable(wiring.Component):
         scan_word = p.bucket(Mux(s2.t1, words[0], words[1]))
         m.d.comb += [st.probe_i1.eq(s2.i1), st.probe_i2.eq(s2.i2)]
 
+        # The stash slot the op at D frees at this edge (see the stash writes at D).
+        taken = Signal(S)
         c_extra = data.StructLayout({
-            "storable": 1, "old": W, "now": p.timestamp_bits,
-            "words": data.ArrayLayout(p.bucket, 2), "probe1": S, "probe2": S,
+            "storable": 1, "old": W, "stash_old": S, "now": p.timestamp_bits,
+            "words": data.ArrayLayout(p.bucket, 2),
+            # Stash-return candidates of each candidate bucket: the lowest two live slots that
+            # name it, once the op now at D has taken its slot (one-hot).
+            "ret_first": data.ArrayLayout(S, 2), "ret_second": data.ArrayLayout(S, 2),
         })
         c = Signal(c_extra, name="c_extra")
         m.d.sync += [
@@ -402,9 +433,16 @@ class GlobalFlowTable(wiring.Component):
                                  self.timeout) & ((s2.way <= w) if w < (1 << p.way_bits) - 1
                                                   else 1)
                          for w in range(W))),
+            # A stash slot's age is judged here too, with the same `now` (an aging step's slot
+            # cannot change under it: see the hazard notes).
+            c.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, self.now,
+                                       self.timeout) for j in range(S))),
             c.now.eq(self.now),
             c.words[0].eq(words[0]), c.words[1].eq(words[1]),
-            c.probe1.eq(st.probe1), c.probe2.eq(st.probe2),
+            *(c.ret_first[n].eq(first_one(probe & ~taken))
+              for n, probe in enumerate((st.probe1, st.probe2))),
+            *(c.ret_second[n].eq(second_one(probe & ~taken))
+              for n, probe in enumerate((st.probe1, st.probe2))),
         ]
 
         # --- C: hits, selection, placement, stash-return candidates, and the plan for D -----
@@ -430,9 +468,6 @@ class GlobalFlowTable(wiring.Component):
             place.free2.eq(Cat(c.words[1][w].state == EntryState.INVALID for w in range(W))),
         ]
 
-        stash_old = expired(st.slots[s3.slot].state, st.slots[s3.slot].timestamp, self.now,
-                            self.timeout)
-
         # The entry the op works on, as an AND-OR of one-hot picks rather than a mux tree
         # behind a priority encoder: a key is stored at most once, so `match` has at most one
         # bit set; an aging step picks its first expired way, or its stash slot.
@@ -448,26 +483,22 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += pick.eq(match)
 
         # Stash return: the lowest live slot naming the freed bucket, for either sub-table (the
-        # freed one is known only at the end of this stage), with its contents. The op at D may
-        # take the first candidate at this edge (it frees at most one slot), so the second goes
-        # on too, and `use_second` says whether the first was taken.
+        # freed one is known only at the end of this stage), with its contents. The candidates
+        # were found at B, minus the slot the op then at D took; the op at D now may take the
+        # first at this edge (it frees at most one slot), so the second goes on too, and
+        # `use_second` says whether the first was taken. No slot becomes live meanwhile: only
+        # the Relocator inserts, with the pipeline empty.
         slots = [st.slots[j].as_value() for j in range(S)]
-        ret = []
-        for n, probe in enumerate((c.probe1, c.probe2)):
-            vector = probe & live
-            first_oh = first_one(vector)
-            second_oh = first_one(vector & ~first_oh)
-            _, first = lowest(m, vector, name=f"ret{n}_first")
-            _, second = lowest(m, vector & ~first_oh, name=f"ret{n}_second")
-            ret.append((first_oh, first, second_oh, second))
+        ret = [(c.ret_first[n], c.ret_second[n]) for n in range(2)]
 
         d_extra = data.StructLayout({
             "in2": 1, "in_stash": 1, "way": p.way_bits, "slot": p.slot_bits,
             "sel": p.entry,         # hit entry; for aging, the entry to free
             "old": 1,               # aging: something to free
+            "slot_oh": S,           # `slot` one-hot
+            # Stash-return candidates of each sub-table's bucket, one-hot, with contents.
             "ret": data.ArrayLayout(data.StructLayout({
-                "first_any": 1, "first": p.slot_bits, "first_entry": p.entry,
-                "second_any": 1, "second": p.slot_bits, "second_entry": p.entry,
+                "first": S, "first_entry": p.entry, "second": S, "second_entry": p.entry,
                 "use_second": 1}), 2),
             "now": p.timestamp_bits,
         })
@@ -506,7 +537,7 @@ class GlobalFlowTable(wiring.Component):
         req_c = s3.req
         with m.If(s3.scan):
             m.d.comb += nxt.step.eq(1)
-            with m.If(Mux(s3.scan_stash, stash_old, old_any)):
+            with m.If(Mux(s3.scan_stash, c.stash_old.bit_select(s3.slot, 1), old_any)):
                 m.d.comb += [nxt.free.eq(1), nxt.aged.eq(1), nxt.count.aged_out.eq(1)]
         with m.Else():
             m.d.comb += nxt.push.eq(1)
@@ -548,20 +579,19 @@ class GlobalFlowTable(wiring.Component):
                     with m.Else():
                         m.d.comb += nxt.status.eq(GftStatus.NOT_FOUND)
 
-        # Slot the op at D frees at this edge (the stash writes below), for `use_second`.
-        taken = Signal(S)
         m.d.sync += [
             plan.eq(nxt),
             d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
             d.way.eq(way_c), d.slot.eq(slot_c),
+            # A hit in the stash is its match bit; an aging step names its slot.
+            d.slot_oh.eq(Mux(s3.scan, Cat(s3.slot == j for j in range(S)), match[2 * W:])),
             d.old.eq(nxt.free & s3.scan),
             d.sel.eq(select(pick, [source.as_value() for source in sources])),
-            d.now.eq(Mux(s3.scan & s3.scan_stash, self.now, c.now)),
+            d.now.eq(c.now),
         ]
-        for n, (first_oh, first, second_oh, second) in enumerate(ret):
+        for n, (first_oh, second_oh) in enumerate(ret):
             m.d.sync += [
-                d.ret[n].first_any.eq(first_oh.any()), d.ret[n].first.eq(first),
-                d.ret[n].second_any.eq(second_oh.any()), d.ret[n].second.eq(second),
+                d.ret[n].first.eq(first_oh), d.ret[n].second.eq(second_oh),
                 d.ret[n].first_entry.eq(select(first_oh, slots)),
                 d.ret[n].second_entry.eq(select(second_oh, slots)),
                 d.ret[n].use_second.eq((first_oh & taken).any()),
@@ -591,10 +621,13 @@ class GlobalFlowTable(wiring.Component):
         ]
 
         # Stash return (see C), from registered candidates and a registered `use_second`.
-        ret_c = d.ret[d.in2]
-        ret_any = Mux(ret_c.use_second, ret_c.second_any, ret_c.first_any)
-        ret_slot = Mux(ret_c.use_second, ret_c.second, ret_c.first)
-        ret_entry = Mux(ret_c.use_second, ret_c.second_entry, ret_c.first_entry)
+        ret_oh = Signal(S)
+        ret_entry = Signal(p.entry)
+        ret_c = [(Mux(r.use_second, r.second, r.first),
+                  Mux(r.use_second, r.second_entry, r.first_entry)) for r in d.ret]
+        m.d.comb += [ret_oh.eq(Mux(d.in2, ret_c[1][0], ret_c[0][0])),
+                     ret_entry.eq(Mux(d.in2, ret_c[1][1], ret_c[0][1]))]
+        ret_any = ret_oh.any()
 
         # Every state change of the op, driven combinationally and taken at the clock edge.
         w_en = Signal()
@@ -603,8 +636,7 @@ class GlobalFlowTable(wiring.Component):
         w_entry = Signal(p.entry)
         set_full = Signal()          # write the bucket's full bit...
         full_value = Signal()        # ... with this value
-        s_write = Signal()
-        s_slot = Signal(p.slot_bits)
+        s_write = Signal(S)          # one-hot
         s_entry = Signal(p.entry)
         push = Signal()
         status = Signal(GftStatus)
@@ -638,8 +670,10 @@ class GlobalFlowTable(wiring.Component):
                                                     Mux(ret_any, ret_entry, 0)))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
-            s_write.eq(free_slot | (v & plan.upd & d.in_stash) | (free_way & ret_any)),
-            s_slot.eq(Mux(free_way, ret_slot, d.slot)),
+            # The slot a free takes (its own, or the one returned into the freed way), as in
+            # `use_second` at C; an update of a stash entry writes it back in place.
+            taken.eq(Mux(free_slot, d.slot_oh, 0) | Mux(free_way, ret_oh, 0)),
+            s_write.eq(taken | Mux(v & plan.upd & d.in_stash, d.slot_oh, 0)),
             s_entry.eq(Mux(plan.upd, updated, 0)),
         ]
         for name, inc in count.items():
@@ -675,22 +709,32 @@ class GlobalFlowTable(wiring.Component):
                 occ_up.eq(inserted),
             ]
             with m.If(reloc.stash_write.en):
-                m.d.comb += [s_write.eq(1), s_slot.eq(reloc.stash_write.slot),
+                m.d.comb += [s_write.eq(1 << reloc.stash_write.slot),
                              s_entry.eq(reloc.stash_write.entry)]
 
-        # RAM write ports: one way of one bucket per cycle from D or the Relocator.
+        # RAM writes: one way of one bucket per cycle from D or the Relocator (every way of a
+        # bucket while clearing), decided here and registered in `wq`, which drives the write
+        # ports directly: the RAMs spread across the die, and their data inputs must not sit
+        # behind the commit logic (forwarding at B keeps the extra cycle invisible).
+        wq_next = Signal.like(wq)
+        with m.If(clearing):
+            # An all-zero entry is INVALID.
+            m.d.comb += [wq_next.addr[s].eq(clear_idx) for s in range(2)]
+            m.d.comb += [wq_next.en[s].eq(2 ** W - 1) for s in range(2)]
+        with m.Elif(reloc.wr.en):
+            m.d.comb += [wq_next.addr[s].eq(reloc.wr.idx) for s in range(2)]
+            m.d.comb += [wq_next.en[s].eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))
+                         for s in range(2)]
+            m.d.comb += wq_next.entry.eq(reloc.wr.entry)
+        with m.Else():
+            m.d.comb += [wq_next.addr[s].eq(Mux(w_sub, s4.i2, s4.i1)) for s in range(2)]
+            m.d.comb += [wq_next.en[s].eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))
+                         for s in range(2)]
+            m.d.comb += wq_next.entry.eq(w_entry)
+        m.d.sync += wq.eq(wq_next)
         for s in range(2):
-            with m.If(clearing):
-                m.d.comb += [wr[s].addr.eq(clear_idx), wr[s].en.eq(2 ** W - 1)]
-                m.d.comb += [wr[s].data[w].state.eq(EntryState.INVALID) for w in range(W)]
-            with m.Elif(reloc.wr.en):
-                m.d.comb += [wr[s].addr.eq(reloc.wr.idx),
-                             wr[s].en.eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))]
-                m.d.comb += [wr[s].data[w].eq(reloc.wr.entry) for w in range(W)]
-            with m.Else():
-                m.d.comb += [wr[s].addr.eq(Mux(w_sub, s4.i2, s4.i1)),
-                             wr[s].en.eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))]
-                m.d.comb += [wr[s].data[w].eq(w_entry) for w in range(W)]
+            m.d.comb += [wr[s].addr.eq(wq.addr[s]), wr[s].en.eq(wq.en[s])]
+            m.d.comb += [wr[s].data[w].eq(wq.entry) for w in range(W)]
 
         # Full bitmap.
         for s in range(2):
@@ -700,10 +744,7 @@ class GlobalFlowTable(wiring.Component):
                 m.d.sync += full[s].bit_select(reloc.set_full.idx, 1).eq(reloc.set_full.value)
 
         # Stash writes.
-        m.d.comb += [st.write.en.eq(s_write), st.write.slot.eq(s_slot), st.write.entry.eq(s_entry)]
-        # Only frees write an INVALID entry (an update never makes an entry INVALID: refused).
-        m.d.comb += taken.eq(Mux(s_write & (s_entry.state == EntryState.INVALID),
-                                 1 << s_slot, 0))
+        m.d.comb += [st.write.en.eq(s_write), st.write.entry.eq(s_entry)]
 
         # Responses.
         resp = resp_q.i.payload
@@ -727,7 +768,11 @@ class GlobalFlowTable(wiring.Component):
         # Credits: one per response place, taken at issue and returned when read out.
         m.d.sync += credits.eq(credits - issue_req + (self.resp.valid & self.resp.ready))
 
-        # Aging bookkeeping.
+        # Aging bookkeeping. `scan_slot_ok` (see I) comes from the registered plan, not from
+        # the stash's write enables: every op that may write the stash or move the cursor, and
+        # the Relocator, which may insert.
+        m.d.sync += scan_slot_ok.eq(~(d_valid & (plan.free | plan.upd | plan.step)) &
+                                    ~reloc.busy)
         with m.If(issue_scan):
             m.d.sync += scan_inflight.eq(1)
         with m.If((d_valid & s4.scan) | Cat(cancel).any()):
