@@ -35,7 +35,7 @@ class _Conversation:
         return frame
 
     def _ip(self, from_client):
-        (ca, cp), (sa, sp) = self.client, self.server
+        (ca, _), (sa, _) = self.client, self.server
         src, dst = (ca, sa) if from_client else (sa, ca)
         return self.l3(src=src, dst=dst)
 

@@ -9,7 +9,7 @@ traffic; tests hold them equal to the codec.
 
 from dataclasses import dataclass, field
 
-from hdl.wire import (FID, ENDPOINT, FRAME_HEADER, COUNTER_RECORD, MESSAGES, MsgType, ErrorCode,
+from hdl.wire import (FID, FRAME_HEADER, COUNTER_RECORD, MESSAGES, MsgType, ErrorCode,
                       Unit, PPM_SLOT)
 
 

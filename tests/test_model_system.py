@@ -5,7 +5,7 @@ checker must catch."""
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from hdl.wire import MsgType, ErrorCode, CounterOp, FRAME_HEADER

@@ -617,6 +617,24 @@ def test_short_record_becomes_an_input_the_parser_drops(scratch):
     assert len(frames) == 2 and parse_frame(frames[1][1]).drop == "truncated_l2"
 
 
+@pytest.mark.parametrize("linktype,link_header", [
+    (0, b"\x02\x00\x00\x00"),                                   # BSD loopback, AF_INET
+    (113, b"\x00" * 14 + b"\x08\x00"),                           # Linux cooked v1
+    (276, b"\x08\x00" + b"\x00" * 18),                           # Linux cooked v2
+], ids=["null", "sll", "sll2"])
+def test_record_shorter_than_its_link_header_is_dropped_and_the_capture_goes_on(
+        scratch, linktype, link_header):
+    pcap = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+    for body in (link_header[:-1], link_header + bytes(IP(**V4) / UDP())):
+        pcap += struct.pack("<IIII", 1, 0, len(body), len(body)) + body
+    path = scratch / "cooked.pcap"
+    path.write_bytes(pcap)
+    frames = read_capture(path)
+    assert len(frames) == 2
+    assert parse_frame(frames[0][1]).drop == "truncated_l2"
+    assert parse_frame(frames[1][1]).key is not None
+
+
 def test_reader_gives_nothing_for_missing_or_garbage_files(scratch):
     assert read_capture(scratch / "absent.pcap") == []
     (scratch / "junk.pcap").write_bytes(b"not a capture at all")

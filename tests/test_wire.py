@@ -1,6 +1,5 @@
 """Wire formats: hardware layouts == Python codec bit for bit; codec, Scapy and docs agree."""
 
-import random
 from pathlib import Path
 
 import pytest

@@ -82,8 +82,6 @@ def analyse(netlist, top, *, count=20):
         key = (cname, port)
         if key in arrival:
             return arrival[key]
-        cell = cells[cname]
-        kind = _kind(cell["type"])
         stack = [key]
         # Iterative evaluation: the netlist is deep enough to overflow Python's recursion.
         while stack:

@@ -3,7 +3,6 @@
 A test compares the committed file with this output, so the document cannot drift from the code.
 """
 
-from .format import Format
 from .formats import (FLOW_KEY, FID, ENDPOINT, FRAME_HEADER, PACKET_REF, COUNTER_RECORD, FRAG_INFO,
                       MESSAGES, MsgType, ErrorCode, CounterOp, CounterStatus, FragKind)
 

@@ -161,6 +161,13 @@ def _by_version(payload):
     return {4: 0x0800, 6: 0x86DD}.get(version, 0)
 
 
+def _cut(frame):
+    # A record shorter than its own link header: there is no ethertype to map, and nothing of
+    # it is Ethernet. Kept shorter than an Ethernet header, so that the parser drops it as
+    # truncated and counts it, like any runt (the capture goes on after it).
+    return frame[:13]
+
+
 def _to_ethernet(linktype, frame):
     """Put ``frame`` of ``linktype`` behind an Ethernet header (the identity for Ethernet)."""
     if linktype == LINKTYPE_ETHERNET:
