@@ -1,25 +1,38 @@
-"""Stream buffers: :class:`Queue`, Amaranth's ``SyncFIFO`` behind two stream interfaces
-(``SyncFIFO`` is not a ``wiring.Component``, so it is wrapped the way Glasgow's ``Queue`` wraps
-it), and :class:`Skid`, a two-entry buffer whose contents can be inspected."""
+"""Stream buffers: :class:`Queue`, a FIFO in LUT RAM whose handshake logic stays out of the
+RAM's write enables, and :class:`Skid`, a two-entry buffer whose contents can be inspected."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 
 __all__ = ["Queue", "Skid"]
 
 
 class Queue(wiring.Component):
-    """First-in first-out stream buffer of ``depth`` payloads.
+    """First-in first-out stream buffer of ``depth`` payloads, timed for payloads of hundreds
+    of bits.
+
+    Why not ``SyncFIFO``
+    --------------------
+    A ``SyncFIFO`` writes its LUT RAM only when a payload is pushed, so the RAM's write enable
+    is the producer's ``valid`` (often several LUT levels deep) ANDed with the fill level, and
+    it reaches every LUT-RAM cell of the payload: on ECP5 that net alone took 6 ns of routing
+    behind the fragment table's decision (81.7 MHz), and its fill level sat behind the GFT's
+    commit. Here the RAM has at least one slot more than the queue may hold, so the slot at the
+    write pointer is always free: the RAM is written there in every cycle, whatever ``i``
+    holds, and only the write pointer (a few flip-flops) moves on a push. The RAM costs
+    nothing more: a LUT-RAM cell holds 16 words. (So ``o.payload`` is undefined, X in Icarus,
+    while ``o.valid`` is low.)
 
     Latency and backpressure
     ------------------------
     A payload transferred on ``i`` at a clock edge is offered on ``o`` from the next cycle.
-    ``i.ready`` is high while fewer than ``depth`` payloads are held; it comes from the
-    registered fill level and never depends on ``o.ready`` or ``i.valid`` in the same cycle,
-    so a queue of depth 2 also cuts a long ready path (a skid buffer).
+    ``i.ready`` (fewer than ``depth`` payloads held) and ``o.valid`` (at least one held) are
+    flip-flops, worked out from the last cycle's level, push and pop: neither depends on
+    ``o.ready`` or ``i.valid`` in the same cycle, so a queue of depth 2 also cuts a long ready
+    path (a skid buffer).
 
     Parameters
     ----------
@@ -47,19 +60,37 @@ class Queue(wiring.Component):
             "level": Out(range(depth + 1)),
         })
 
+    @property
+    def depth(self):
+        return self._depth
+
     def elaborate(self, platform):
         m = Module()
-        fifo = m.submodules.fifo = SyncFIFO(width=Shape.cast(self._shape).width,
-                                            depth=self._depth)
+        slots = 1 << ceil_log2(self._depth + 1)     # a power of two: the pointers just wrap
+        ram = m.submodules.ram = memory.Memory(shape=Shape.cast(self._shape).width,
+                                               depth=slots, init=[])
+        wr = ram.write_port()
+        rd = ram.read_port(domain="comb")
+        w_ptr = Signal(ceil_log2(slots))
+        r_ptr = Signal(ceil_log2(slots))
+        room = Signal(init=1)
+        held = Signal()
+        push = self.i.valid & room
+        pop = held & self.o.ready
         m.d.comb += [
-            fifo.w_data.eq(self.i.payload),
-            fifo.w_en.eq(self.i.valid),
-            self.i.ready.eq(fifo.w_rdy),
-            self.o.payload.eq(fifo.r_data),
-            self.o.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(self.o.ready),
-            self.level.eq(fifo.level),
+            wr.addr.eq(w_ptr), wr.data.eq(self.i.payload), wr.en.eq(1),
+            rd.addr.eq(r_ptr),
+            self.i.ready.eq(room),
+            self.o.valid.eq(held),
+            self.o.payload.eq(rd.data),
         ]
+        with m.If(push):
+            m.d.sync += w_ptr.eq(w_ptr + 1)
+        with m.If(pop):
+            m.d.sync += r_ptr.eq(r_ptr + 1)
+        level_next = self.level + push - pop
+        m.d.sync += [self.level.eq(level_next), room.eq(level_next < self._depth),
+                     held.eq(level_next != 0)]
         return m
 
 
@@ -89,6 +120,11 @@ class Skid(wiring.Component):
         The held payloads, oldest first.
     held : ``Out(2)``
         Which entries hold a payload (``0b01``: one, ``0b11``: two).
+    ring : ``Out(ArrayLayout(shape, 2))``, ``rd`` : ``Out(1)``
+        The two registers as they are, and which of them is ``entries[0]``: ``entries`` is a
+        mux selected by ``rd``, which so fans out to every payload bit. Logic that only looks
+        at a few fields can work on ``ring[0]`` and ``ring[1]`` in parallel and apply ``rd``
+        last, keeping that net off the start of its path.
     """
 
     def __init__(self, *, shape):
@@ -97,6 +133,8 @@ class Skid(wiring.Component):
             "o": Out(stream.Signature(shape)),
             "entries": Out(data.ArrayLayout(shape, 2)),
             "held": Out(2),
+            "ring": Out(data.ArrayLayout(shape, 2)),
+            "rd": Out(1),
         })
 
     def elaborate(self, platform):
@@ -106,8 +144,7 @@ class Skid(wiring.Component):
         # deep issue decision) drives one flip-flop instead of the load enable of a whole
         # payload register, and the writes hang off `i.valid` and registered state only.
         count = Signal(range(3))
-        ring = Signal(data.ArrayLayout(self.i.payload.shape(), 2))
-        rd = Signal()
+        ring, rd = self.ring, self.rd
         wr = Signal()
         take_in = self.i.valid & self.i.ready
         take_out = self.o.valid & self.o.ready

@@ -303,23 +303,32 @@ class GlobalFlowTable(wiring.Component):
         # in the skid buffer, or the one arriving from the hash), behind what R, B, C and D will
         # hold then: this cycle's issue and R, B, C. So the issue decision, which loads R and
         # pops the skid buffer, is a few LUT levels from flip-flops.
+        # Each case is worked out for either skid register at the head and `skid.rd` (which
+        # also steers the whole request into R) picks one at the end.
         req_waits = Signal()
         head_writer = head_valid & (head.req.op != GftOp.LOOKUP)
 
-        def waits_next(hash_value, behind_issue):
+        def waits_next(hash_value, issued=None):
+            """Whether a request hashed to ``hash_value`` waits behind R, B, C and, when
+            ``issued`` (a skid register) issues this cycle, behind it at R."""
             i1, i2 = candidates(hash_value)
             ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:3]]
-            if behind_issue:
-                ahead.append(head_writer & ((h_i1 == i1) | (h_i2 == i2)))
+            if issued is not None:
+                o1, o2 = candidates(issued.hash)
+                ahead.append((issued.req.op != GftOp.LOOKUP) & ((o1 == i1) | (o2 == i2)))
             return Cat(ahead).any()
 
         incoming = hasher.o_stream.payload.hash
+        ring = skid.ring
+        # The next head: the other skid register if it holds one, else the arriving request.
+        next_if_issue = [Mux(skid.held[1], waits_next(ring[1 - k].hash, ring[k]),
+                             waits_next(incoming, ring[k])) for k in range(2)]
+        same_if_not = [waits_next(ring[k].hash) for k in range(2)]
         issue_req = Signal()
         m.d.sync += req_waits.eq(Mux(
-            issue_req,
-            Mux(skid.held[1], waits_next(skid.entries[1].hash, True),
-                waits_next(incoming, True)),
-            Mux(head_valid, waits_next(head.hash, False), waits_next(incoming, False))))
+            issue_req, Mux(skid.rd, next_if_issue[1], next_if_issue[0]),
+            Mux(head_valid, Mux(skid.rd, same_if_not[1], same_if_not[0]),
+                waits_next(incoming))))
         m.d.comb += [
             issue_req.eq(head_valid & ~req_waits & ~blocked & (credits != 0)),
             skid.o.ready.eq(issue_req),
