@@ -11,12 +11,15 @@ __all__ = ["RoundRobin"]
 class RoundRobin(wiring.Component):
     """Merges ``a`` and ``b`` into ``o``, alternating when both offer.
 
-    When both inputs are valid, the one that did not win the last transfer goes first, so
-    neither can starve the other. A choice holds until its payload transfers (the stream
-    rules: once ``o.valid`` is high its payload does not change), even if the other input
-    becomes valid meanwhile. Purely combinational apart from the two flip-flops of that
-    state: ``o.valid`` depends on the input ``valid`` signals only, each input's ``ready`` on
-    ``o.ready`` and the choice.
+    A flip-flop, the *grant*, names the input offered on ``o``, so that the payload mux (of
+    hundreds of bits in the flow engine) is selected straight from a register, not from the
+    input ``valid`` signals through logic. The grant stays while its input's offer waits (the
+    stream rules: once ``o.valid`` is high its payload does not change); otherwise it passes
+    to the other input when that one is valid. So when both offer they alternate and neither
+    can starve the other, and an input keeps the grant for back-to-back transfers while the
+    other is idle. The price: an input that becomes valid while the grant is with the other,
+    idle, input waits one cycle for it. ``o.valid`` depends on the input ``valid`` signals and
+    the grant, each input's ``ready`` on ``o.ready`` and the grant.
 
     Parameters
     ----------
@@ -38,18 +41,14 @@ class RoundRobin(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        b_last = Signal()     # b won the last transfer
-        held = Signal()       # o was offered and not taken: keep the choice
-        held_b = Signal()
-        pick_b = Mux(held, held_b, self.b.valid & (~self.a.valid | ~b_last))
+        grant_b = Signal()      # ``b`` is offered on ``o``
         m.d.comb += [
-            self.o.valid.eq(self.a.valid | self.b.valid),
-            self.o.payload.eq(Mux(pick_b, self.b.payload, self.a.payload)),
-            self.a.ready.eq(self.o.ready & ~pick_b),
-            self.b.ready.eq(self.o.ready & pick_b),
+            self.o.valid.eq(Mux(grant_b, self.b.valid, self.a.valid)),
+            self.o.payload.eq(Mux(grant_b, self.b.payload, self.a.payload)),
+            self.a.ready.eq(self.o.ready & ~grant_b),
+            self.b.ready.eq(self.o.ready & grant_b),
         ]
-        transfer = self.o.valid & self.o.ready
-        m.d.sync += [held.eq(self.o.valid & ~self.o.ready), held_b.eq(pick_b)]
-        with m.If(transfer):
-            m.d.sync += b_last.eq(pick_b)
+        waiting = self.o.valid & ~self.o.ready
+        with m.If(~waiting):
+            m.d.sync += grant_b.eq(Mux(grant_b, ~self.a.valid, self.b.valid))
         return m

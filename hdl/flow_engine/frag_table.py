@@ -77,17 +77,20 @@ class FragmentTable(wiring.Component):
 
     Latency and throughput
     ----------------------
-    A packet that is not a fragment passes in one cycle: transferred on ``i`` at an edge, it is
-    offered on ``o`` from the next edge, one per clock. A fragment takes five cycles (accept;
-    compare; gather: live, matching and oldest entries; prepare: counts, ranks, slots into
-    registers; decide: every change at one edge) and is offered on ``o`` from the fifth cycle
-    after its transfer; nothing else is accepted meanwhile, so fragments never meet a
-    half-updated table. Five cycles is still well within the 8 beats of the shortest frame.
+    A packet that is not a fragment passes in two cycles, through the register that holds a
+    fragment while the table works on it (so that no wide mux chooses what enters the output
+    queue): transferred on ``i`` at an edge, it is offered on ``o`` from the second edge after,
+    one per clock. A fragment takes five cycles (accept; compare; gather: live, matching and
+    oldest entries; prepare: counts, ranks, slots into registers; decide: every change at one
+    edge) and is offered on ``o`` from the fifth cycle after its transfer; nothing else is
+    accepted meanwhile, so fragments never meet a half-updated table. Five cycles is still
+    well within the 8 beats of the shortest frame.
 
     Backpressure
     ------------
-    ``o`` is a two-entry queue; ``i.ready`` comes from its registered fill level and the state,
-    never combinationally from ``o.ready`` or ``i.valid``.
+    ``o`` is a three-entry queue; ``i.ready`` is a flip-flop (room for one more packet after
+    those accepted) ANDed with the state, never combinationally from ``o.ready`` or
+    ``i.valid``.
 
     Parameters (keyword only)
     -------------------------
@@ -154,6 +157,7 @@ class FragmentTable(wiring.Component):
         })
         self.entry_layout = data.StructLayout({
             "valid": 1, "stale": 1, "rank": self._rank_bits, "born": timestamp_width,
+            "limit": timestamp_width,
             "identity": _IDENTITY, "ports": _PORTS,
         })
         super().__init__({
@@ -181,7 +185,11 @@ class FragmentTable(wiring.Component):
         entries = [Signal(self.entry_layout, name=f"entry{e}") for e in range(N)]
         self.entries = entries
 
-        out_q = m.submodules.out_queue = Queue(shape=self.result_layout, depth=2)
+        # Three places: a packet that passes is pushed the cycle after it was accepted, so the
+        # table accepts only while the queue has room for it after the push still pending
+        # (``room``, below); with three, that holds at one packet per clock.
+        out_depth = 3
+        out_q = m.submodules.out_queue = Queue(shape=self.result_layout, depth=out_depth)
         wiring.connect(m, out_q.o, wiring.flipped(self.o))
 
         def identity(key, frag):
@@ -191,32 +199,47 @@ class FragmentTable(wiring.Component):
                          value.zone.eq(key.zone)]
             return value
 
-        # --- accept: a packet that is not a fragment passes straight through ------------------
+        # --- accept: a packet that is not a fragment passes through ``cur`` -------------------
 
         req = self.i.payload
         cur = Signal(self.request_layout, name="cur")
         fragment = req.keyed & req.frag.valid
         idle = Signal(init=1)
         comparing = Signal()
-        m.d.comb += self.i.ready.eq(idle & out_q.i.ready)
+        room = Signal(init=1)       # the output queue can take a push in the next cycle too
+        m.d.comb += self.i.ready.eq(idle & room)
         accept = self.i.valid & self.i.ready
+        passing = Signal()          # ``cur`` holds a packet that is not a fragment: push it
         first = Signal()        # the fragment at hand is a first fragment
-        # ``cur`` takes every packet accepted, fragment or not (only a fragment's is used
-        # later), so that its hundreds of flip-flops load on the handshake alone.
-        with m.If(accept):
+        # ``cur`` takes ``i.payload`` in every idle cycle, whether or not a packet is accepted
+        # (only an accepted fragment's is used later, and it stays while the table is busy), so
+        # that the enable of its hundreds of flip-flops is one flip-flop, not the handshake.
+        with m.If(idle):
             m.d.sync += [cur.eq(req), first.eq(req.frag.offset == 0)]
         with m.If(accept & fragment):
             m.d.sync += [idle.eq(0), comparing.eq(1)]
+        m.d.sync += passing.eq(accept & ~fragment)
 
         # --- compare: identity against every entry; which entries are past their time ----------
 
         cmp = m.submodules.compare = KeyCompare(width=_IDENTITY.size, count=N)
         m.d.comb += cmp.key.eq(identity(cur.key, cur.frag))
+        # ``age > timeout`` is one carry chain, not a subtraction and then a comparison (two
+        # chains behind the fan-out of ``cur.ts`` to every entry took 11.1 ns): each entry
+        # keeps ``limit = born + timeout + 1`` too, and an entry that is not stale is younger
+        # than ``2**(T - 1)`` (the scanner marks it stale within ``capacity`` cycles of its age
+        # reaching ``2**(T - 2)``, ``now`` advancing less than ``2**(T - 2)`` meanwhile, and
+        # ``born <= ts <= now``), while ``timeout < 2**(T - 2)``: so ``ts - limit`` (mod
+        # ``2**T``) is below ``2**(T - 1)`` exactly when ``age > timeout``.
+        # The limit a new entry gets, registered (``cur`` holds still while the table works on
+        # a fragment): the adder before the fan-out to every entry took 9.1 ns.
+        cur_limit = Signal(T)
+        m.d.sync += cur_limit.eq(cur.ts + self._timeout + 1)
         expired = Signal(N)
         for e, entry in enumerate(entries):
-            age = (cur.ts - entry.born)[:T]
             m.d.comb += [cmp.stored[e].eq(entry.identity), cmp.valid[e].eq(entry.valid)]
-            m.d.sync += expired[e].eq(entry.valid & (entry.stale | (age > self._timeout)))
+            m.d.sync += expired[e].eq(entry.valid &
+                                      (entry.stale | ~(cur.ts - entry.limit)[T - 1]))
         gathering = Signal()
         with m.If(comparing):
             m.d.sync += [comparing.eq(0), gathering.eq(1)]
@@ -248,16 +271,25 @@ class FragmentTable(wiring.Component):
         live, match, oldest = gather.live, gather.match, gather.oldest
         # The first fragment's slot: its old entry, the evicted one (the oldest: a full table
         # had nothing expire, so that is rank 0), or the lowest free slot. Which entries a
-        # decision writes is registered here: each enables hundreds of flip-flops.
+        # decision writes is registered here, and is zero in every cycle but the decision's,
+        # so that each entry's write enable (of hundreds of flip-flops) is a flip-flop.
         full = live.all()
         slot = Mux(match.any(), match, Mux(full, oldest, first_one(~live)))
         prep = Signal(data.StructLayout({
-            "expired": N, "hit": 1, "full": 1, "write": N, "count": range(N + 1),
+            "expired": N, "hit": 1, "full": 1, "write": N, "write_src": N, "write_dst": N,
+            "write_rest": N, "count": range(N + 1),
             "gone": range(N + 1), "match_rank": RB, "ports": _PORTS,
         }))
         m.d.sync += [
             prep.expired.eq(gather.expired), prep.hit.eq(match.any()), prep.full.eq(full),
-            prep.write.eq(Mux(first, slot, 0)),
+            prep.write.eq(Mux(preparing & first, slot, 0)),
+            # Copies of ``write`` for the wide fields of an entry, each enabling a hundred-odd
+            # flip-flops instead of one enabling 370 (9.6 ns of routing). Yosys merges
+            # flip-flops with the same input, ``keep`` or not, so each copy also ANDs in a bit
+            # of ``cur`` that is always 1 for a fragment (``keyed``, ``frag.valid``).
+            prep.write_src.eq(Mux(preparing & first & cur.keyed, slot, 0)),
+            prep.write_dst.eq(Mux(preparing & first & cur.frag.valid, slot, 0)),
+            prep.write_rest.eq(Mux(preparing & first & cur.keyed & cur.frag.valid, slot, 0)),
             prep.count.eq(popcount(live)), prep.gone.eq(popcount(gather.expired)),
             prep.match_rank.eq(select(match, [entry.rank for entry in entries])),
             prep.ports.eq(select(match, [entry.ports.as_value() for entry in entries])),
@@ -274,53 +306,70 @@ class FragmentTable(wiring.Component):
         leaving = Mux(prep.hit, prep.match_rank, 0)
         new_rank = Mux(moves, prep.count - 1, prep.count)[:RB]
 
-        result = Signal(self.result_layout)
-        m.d.comb += [result.key.eq(cur.key), result.status.eq(FragStatus.FIRST)]
-        with m.If(~first):
-            with m.If(prep.hit):
-                m.d.comb += [
-                    result.key.src_port.eq(prep.ports.src_port),
-                    result.key.dst_port.eq(prep.ports.dst_port),
-                    result.key.proto.eq(prep.ports.proto),
-                    result.status.eq(FragStatus.MATCHED),
-                ]
-            with m.Else():
-                m.d.comb += result.status.eq(FragStatus.UNMATCHED)
+        # --- the output queue takes ``cur``: a passing packet or a decision ---------------------
 
-        decide = deciding & out_q.i.ready
+        # Both leave from ``cur``, so no wide mux chooses between them: only a matched later
+        # fragment's ports replace those of its key, chosen by a flip-flop of their own.
+        # (Choosing between the input and ``cur`` took 8.3 ns of routing from the select.)
+        # The decision never waits for the queue: a fragment is accepted only with room in it,
+        # and nothing enters it until the decision.
+        take_ports = Signal()
+        m.d.sync += take_ports.eq(preparing & ~first & match.any())
+        result = Signal(self.result_layout)
+        m.d.comb += [
+            result.key.eq(cur.key),
+            result.status.eq(Mux(~cur.keyed, FragStatus.DROPPED, FragStatus.UNFRAGMENTED)),
+        ]
+        with m.If(take_ports):
+            m.d.comb += [
+                result.key.src_port.eq(prep.ports.src_port),
+                result.key.dst_port.eq(prep.ports.dst_port),
+                result.key.proto.eq(prep.ports.proto),
+            ]
+        with m.If(deciding):
+            m.d.comb += result.status.eq(Mux(first, FragStatus.FIRST,
+                                             Mux(prep.hit, FragStatus.MATCHED,
+                                                 FragStatus.UNMATCHED)))
+        decide = deciding
         if self._tag_width:
             m.d.comb += result.tag.eq(cur.tag)
+        m.d.comb += [out_q.i.valid.eq(passing | decide), out_q.i.payload.eq(result)]
+        # ``room``: after this cycle's push and pop and the push of a packet accepted now, the
+        # queue still has a place.
+        pushed = out_q.i.valid
+        popped = out_q.o.valid & out_q.o.ready
+        m.d.sync += room.eq(out_q.level + pushed - popped + (accept & ~fragment) < out_depth)
+
+        # --- decide: the table's changes --------------------------------------------------------
+
         with m.If(decide):
             m.d.sync += [deciding.eq(0), idle.eq(1)]
-            for e, entry in enumerate(entries):
-                rank = (entry.rank - prep.gone -
-                        (first & moves & (entry.rank > leaving)))[:RB]
-                with m.If(prep.expired[e]):
-                    m.d.sync += entry.valid.eq(0)
-                with m.If(prep.write[e]):
-                    m.d.sync += [
-                        entry.valid.eq(1), entry.stale.eq(0), entry.rank.eq(new_rank),
-                        entry.born.eq(cur.ts), entry.identity.eq(identity(cur.key, cur.frag)),
-                        entry.ports.src_port.eq(cur.key.src_port),
-                        entry.ports.dst_port.eq(cur.key.dst_port),
-                        entry.ports.proto.eq(cur.key.proto),
-                    ]
-                with m.Else():
-                    m.d.sync += entry.rank.eq(rank)
-
-        # --- the output queue takes a passing packet or a decision ------------------------------
-
-        passing = Signal(self.result_layout)
-        m.d.comb += [
-            passing.key.eq(req.key),
-            passing.status.eq(Mux(req.keyed, FragStatus.UNFRAGMENTED, FragStatus.DROPPED)),
-        ]
-        if self._tag_width:
-            m.d.comb += passing.tag.eq(req.tag)
-        m.d.comb += [
-            out_q.i.valid.eq((accept & ~fragment) | decide),
-            out_q.i.payload.eq(Mux(deciding, result, passing)),
-        ]
+        new = identity(cur.key, cur.frag)
+        for e, entry in enumerate(entries):
+            rank = (entry.rank - prep.gone -
+                    (first & moves & (entry.rank > leaving)))[:RB]
+            with m.If(decide & prep.expired[e]):
+                m.d.sync += entry.valid.eq(0)
+            # ``prep.write`` is only ever set in the decision's cycle: not under ``decide``.
+            with m.If(prep.write[e]):
+                m.d.sync += [
+                    entry.valid.eq(1), entry.stale.eq(0), entry.rank.eq(new_rank),
+                    entry.born.eq(cur.ts), entry.limit.eq(cur_limit),
+                ]
+            with m.Elif(decide):
+                m.d.sync += entry.rank.eq(rank)
+            with m.If(prep.write_src[e]):
+                m.d.sync += entry.identity.src_addr.eq(new.src_addr)
+            with m.If(prep.write_dst[e]):
+                m.d.sync += entry.identity.dst_addr.eq(new.dst_addr)
+            with m.If(prep.write_rest[e]):
+                m.d.sync += [
+                    entry.identity.proto.eq(new.proto), entry.identity.ident.eq(new.ident),
+                    entry.identity.zone.eq(new.zone),
+                    entry.ports.src_port.eq(cur.key.src_port),
+                    entry.ports.dst_port.eq(cur.key.dst_port),
+                    entry.ports.proto.eq(cur.key.proto),
+                ]
 
         # --- the scanner: one entry per cycle, stale for good long before its age wraps --------
 
@@ -328,7 +377,7 @@ class FragmentTable(wiring.Component):
         m.d.sync += cursor.eq(Mux(cursor == N - 1, 0, cursor + 1))
         for e, entry in enumerate(entries):
             old = (self.now - entry.born)[:T] >= (1 << (T - 2))
-            with m.If((cursor == e) & entry.valid & old & ~(decide & prep.write[e])):
+            with m.If((cursor == e) & entry.valid & old & ~prep.write[e]):
                 m.d.sync += entry.stale.eq(1)
 
         # --- statistics ----------------------------------------------------------------------

@@ -88,9 +88,10 @@ class LocalFlowTable(wiring.Component):
     a register that also drives both memories' read address), R (block RAM output,
     registered), B (first half of the key compare of every way; per-way increments and FID
     compares; all of the decision that does not depend on the matching way: free way, victim,
-    install orders), C (second half of the compare, into a register of the matching way), M
-    (the decision chooses among the values of B), D (memory writes, statistics, response into
-    an 8-entry queue). Latency: a request transferred at edge *t* is answered on ``resp``
+    install orders), C (second half of the compare, into a register of the matching way;
+    beside it, every field of the answer as it would be if each way matched, and if none did),
+    M (the matching way chooses among those values: an AND-OR per bit), D (memory writes,
+    statistics, response into an 8-entry queue). Latency: a request transferred at edge *t* is answered on ``resp``
     from edge *t +* :attr:`latency` (hash latency + 9) when nothing waits.
     Throughput: one request per clock.
 
@@ -394,101 +395,118 @@ class LocalFlowTable(wiring.Component):
 
         # The compare's result decides hundreds of bits at M: finishing the compare in the same
         # cycle put its AND tree in series with that fan-out, too slow for 125 MHz (17 ns in
-        # the flow engine). Everything worked out at B waits here a cycle beside it.
+        # the flow engine). Meanwhile every value M may choose is worked out here, per way
+        # (what the answer is if that way matches) and for no match, so that at M each bit is
+        # an AND-OR of ``match`` with registered values: two LUT levels behind its fan-out.
         def later(value, name):
             held = Signal.like(value, name=name)
             m.d.sync += held.eq(value)
             return held
 
+        op = s_c.req.op
+        is_lookup, is_add = op == LftOp.LOOKUP, op == LftOp.ADD
+        is_delete = op == LftOp.DELETE
+        c_ways = [way_entry(c_word, w) for w in range(W)]
+        # A matching way counts only if the request may act on it: a DELETE needs its FID too.
+        ok = Cat(is_lookup | is_add | (is_delete & c_fid_eq[w]) for w in range(W))
+        per_way = data.StructLayout({"fid": FID.layout, "packets": PACKETS_WIDTH,
+                                     "bytes": BYTES_WIDTH, "order": W * RB})
+        if_way = [Signal(per_way, name=f"c_if_way{w}") for w in range(W)]
+        for w, e in enumerate(c_ways):
+            m.d.comb += if_way[w].eq(Mux(ok[w], Cat(
+                Mux(is_add, s_c.req.fid.as_value(), e.fid.as_value()),
+                Mux(is_lookup, c_packets[w], e.packets),
+                Mux(is_lookup, c_bytes[w], e.bytes),
+                Mux(is_delete, getattr(c, f"order_delete{w}"), 0)), 0))
+        evict = is_add & ~c.any_free
+        if_none = Signal(data.StructLayout({
+            "fid": FID.layout, "packets": PACKETS_WIDTH, "bytes": BYTES_WIDTH,
+            "write": W, "order": W * RB, "way": WB, "evict": 1, "status": LftStatus,
+        }), name="c_if_none")
+        m.d.comb += [
+            if_none.fid.eq(Mux(is_add, Mux(c.any_free, s_c.req.fid.as_value(),
+                                           c.victim.fid.as_value()), 0)),
+            if_none.packets.eq(Mux(evict, c.victim.packets, 0)),
+            if_none.bytes.eq(Mux(evict, c.victim.bytes, 0)),
+            if_none.write.eq(Mux(is_add, Mux(c.any_free, c.free, c.oldest), 0)),
+            if_none.order.eq(Mux(c.any_free, c.order_install, c.order_evict)),
+            if_none.way.eq(Mux(is_add, Mux(c.any_free, c.free_way, c.oldest_way), 0)),
+            if_none.evict.eq(evict),
+        ]
+        status_hit = Signal(LftStatus, name="c_status_hit")
+        with m.Switch(op):
+            with m.Case(LftOp.LOOKUP):
+                m.d.comb += [status_hit.eq(LftStatus.HIT), if_none.status.eq(LftStatus.MISS)]
+            with m.Case(LftOp.ADD):
+                m.d.comb += [status_hit.eq(LftStatus.UPDATED),
+                             if_none.status.eq(Mux(c.any_free, LftStatus.INSTALLED,
+                                                   LftStatus.EVICTED))]
+            with m.Case(LftOp.DELETE):
+                m.d.comb += [status_hit.eq(LftStatus.DELETED),
+                             if_none.status.eq(LftStatus.NOT_FOUND)]
+
         match = later(cmp.match, "m_match")     # one way at most: keys are unique in a bucket
-        c = later(c, "m_c")
-        c_fid_eq = later(c_fid_eq, "m_fid_eq")
-        c_packets = [later(v, f"m_packets{w}") for w, v in enumerate(c_packets)]
-        c_bytes = [later(v, f"m_bytes{w}") for w, v in enumerate(c_bytes)]
-        c_word = later(c_word, "m_word")
+        ok = later(ok, "m_ok")
+        if_way = [later(v, f"m_if_way{w}") for w, v in enumerate(if_way)]
+        if_none = later(if_none, "m_if_none")
+        status_hit = later(status_hit, "m_status_hit")
+        m_is_add = later(is_add, "m_is_add")
+        m_is_delete = later(is_delete, "m_is_delete")
 
         # --- M: the decision -------------------------------------------------------------------
 
-        # ``match`` decides among values worked out before; only the FID and the counts of the
-        # entry written depend on it (its key is the request's whenever it is valid), which
-        # keeps the fan-out of the compare's result small.
-        req = s_m.req
-        ways = [way_entry(c_word, w) for w in range(W)]
+        # Each field is the matching way's value, or the no-match value when no way matches.
+        # ``found``: a way matches and the request may act on it (for a DELETE, only with its
+        # FID); a DELETE that matches another FID writes nothing and answers NOT_FOUND, with
+        # zeros, but the way of the match, as before.
         hit = match.any()
-        hit_fid = FID.layout(select(match, [e.fid.as_value() for e in ways]))
-        hit_packets = select(match, [e.packets for e in ways])
-        hit_bytes = select(match, [e.bytes for e in ways])
-        hit_way = select(match, [C(w, WB) for w in range(W)])
+        found = (match & ok).any()
+
+        def choose(field):
+            return select(match, [getattr(v, field) for v in if_way]) | \
+                Mux(hit, 0, getattr(if_none, field))
 
         d = Signal(data.StructLayout({
-            "write": W, "entry": self.entry_layout, "order_write": 1, "order": W * RB,
-            "status": LftStatus, "fid": FID.layout, "packets": PACKETS_WIDTH,
-            "bytes": BYTES_WIDTH, "way": WB,
+            "write": W, "evict": 1, "order_write": 1, "order": W * RB, "status": LftStatus,
+            "fid": FID.layout, "packets": PACKETS_WIDTH, "bytes": BYTES_WIDTH, "way": WB,
         }), name="d")
-        entry = d.entry
-        m.d.sync += [d.write.eq(0), d.order_write.eq(0), d.order.eq(0),
-                     d.fid.eq(0), d.packets.eq(0), d.bytes.eq(0), d.way.eq(hit_way),
-                     d.status.eq(LftStatus.NONE),
-                     entry.valid.eq(req.op != LftOp.DELETE), entry.key.eq(req.key),
-                     entry.fid.eq(req.fid), entry.packets.eq(0), entry.bytes.eq(0)]
-        with m.Switch(req.op):
-            with m.Case(LftOp.LOOKUP):
-                with m.If(hit):
-                    packets = select(match, c_packets)
-                    nbytes = select(match, c_bytes)
-                    m.d.sync += [
-                        d.write.eq(match), d.status.eq(LftStatus.HIT),
-                        entry.fid.eq(hit_fid), entry.packets.eq(packets),
-                        entry.bytes.eq(nbytes),
-                        d.fid.eq(hit_fid), d.packets.eq(packets), d.bytes.eq(nbytes),
-                    ]
-                with m.Else():
-                    m.d.sync += d.status.eq(LftStatus.MISS)
-            with m.Case(LftOp.ADD):
-                with m.If(hit):
-                    m.d.sync += [
-                        d.write.eq(match), d.status.eq(LftStatus.UPDATED),
-                        entry.packets.eq(hit_packets), entry.bytes.eq(hit_bytes),
-                        d.fid.eq(req.fid), d.packets.eq(hit_packets), d.bytes.eq(hit_bytes),
-                    ]
-                with m.Elif(c.any_free):
-                    m.d.sync += [
-                        d.write.eq(c.free), d.status.eq(LftStatus.INSTALLED), d.fid.eq(req.fid),
-                        d.way.eq(c.free_way), d.order_write.eq(1), d.order.eq(c.order_install),
-                    ]
-                with m.Else():
-                    m.d.sync += [
-                        d.write.eq(c.oldest), d.status.eq(LftStatus.EVICTED),
-                        d.fid.eq(c.victim.fid), d.packets.eq(c.victim.packets),
-                        d.bytes.eq(c.victim.bytes),
-                        d.way.eq(c.oldest_way), d.order_write.eq(1), d.order.eq(c.order_evict),
-                    ]
-            with m.Case(LftOp.DELETE):
-                with m.If((match & c_fid_eq).any()):
-                    m.d.sync += [
-                        d.write.eq(match), d.status.eq(LftStatus.DELETED),
-                        d.fid.eq(hit_fid), d.packets.eq(hit_packets), d.bytes.eq(hit_bytes),
-                        d.order_write.eq(1),
-                        d.order.eq(select(match, [getattr(c, f"order_delete{w}")
-                                                  for w in range(W)])),
-                    ]
-                with m.Else():
-                    m.d.sync += d.status.eq(LftStatus.NOT_FOUND)
+        m.d.sync += [
+            d.write.eq((match & ok) | Mux(hit, 0, if_none.write)),
+            d.evict.eq(~hit & if_none.evict),
+            d.order_write.eq(Mux(found, m_is_delete, ~hit & m_is_add)),
+            d.order.eq(choose("order")),
+            d.status.eq(Mux(found, status_hit, if_none.status)),
+            d.fid.eq(choose("fid")), d.packets.eq(choose("packets")),
+            d.bytes.eq(choose("bytes")),
+            d.way.eq(select(match, [C(w, WB) for w in range(W)]) | Mux(hit, 0, if_none.way)),
+        ]
 
         # --- D: writes, statistics, response ---------------------------------------------------
 
-        with m.If(clearing):
-            m.d.comb += [
-                wr_e.addr.eq(clear_idx), wr_e.en.eq(~0), wr_e.data.eq(0),
-                wr_o.addr.eq(clear_idx), wr_o.en.eq(1), wr_o.data.eq(0),
-            ]
-        with m.Else():
-            m.d.comb += [
-                wr_e.addr.eq(s_d.bucket), wr_e.data.eq(Cat(d.entry.as_value() for _ in range(W))),
-                wr_e.en.eq(Mux(s_d.valid, d.write, 0)),
-                wr_o.addr.eq(s_d.bucket), wr_o.data.eq(d.order),
-                wr_o.en.eq(s_d.valid & d.order_write),
-            ]
+        # The entry written: the request's key; FID and counts as answered, but for an eviction
+        # (which answers the victim's) the request's FID and zero counts; valid unless deleted.
+        # The write port's address and data come from flip-flops through one LUT at most: the
+        # address of the bucket being cleared or of D's request is chosen a cycle early, into
+        # ``w_addr``, and clearing writes this entry with its valid bit cleared (the other fields
+        # of a way that is not valid are never read), so that ``clearing`` does not reach each
+        # of the ``ways * 433`` data bits of the write port, spread over dozens of block RAMs.
+        w_addr = Signal(max(1, BB))
+        m.d.sync += w_addr.eq(Mux(clearing & (clear_idx != self._buckets - 1),
+                                  clear_idx + 1, s_m.bucket))
+        entry = Signal(self.entry_layout)
+        m.d.comb += [
+            entry.valid.eq((s_d.req.op != LftOp.DELETE) & ~clearing),
+            entry.key.eq(s_d.req.key),
+            entry.fid.eq(Mux(d.evict, s_d.req.fid.as_value(), d.fid.as_value())),
+            entry.packets.eq(Mux(d.evict, 0, d.packets)),
+            entry.bytes.eq(Mux(d.evict, 0, d.bytes)),
+        ]
+        m.d.comb += [
+            wr_e.addr.eq(w_addr), wr_e.data.eq(Cat(entry.as_value() for _ in range(W))),
+            wr_e.en.eq(Mux(clearing, ~0, Mux(s_d.valid, d.write, 0))),
+            wr_o.addr.eq(w_addr), wr_o.data.eq(Mux(clearing, 0, d.order)),
+            wr_o.en.eq(clearing | (s_d.valid & d.order_write)),
+        ]
 
         resp = resp_q.i.payload
         m.d.comb += [

@@ -279,11 +279,15 @@ class FlowEngineTB(TB):
     async def _watch_lft(self):
         """Runs the model in the order the LFT issues requests."""
         register = self.dut.lft.s_r
+        valid_bit = self.issue_layout["valid"].offset
         while True:
             await RisingEdge(self.clk)
-            issued = fields(self.issue_layout, register.value)
-            if not issued["valid"]:
+            # The request fields of a cycle without an issue may be X in Icarus (the LFT's
+            # queues write their LUT RAM in every cycle, valid or not): only ``valid`` counts.
+            value = register.value
+            if str(value)[len(value) - 1 - valid_bit] != "1":
                 continue
+            issued = fields(self.issue_layout, value)
             if issued["req"]["tag"] >> COMMAND_BIT & 1:
                 self.commands_issued += 1
                 self._model_command()
