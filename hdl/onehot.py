@@ -30,17 +30,27 @@ def first_one(vector):
     return Cat(vector[i] & ~vector[:i].any() if i else vector[0] for i in range(len(vector)))
 
 
+def _any_two(bits):
+    """(at least one, at least two) of ``bits`` set, as a balanced tree: each node combines its
+    halves as ``(a1 | b1, a2 | b2 | (a1 & b1))``, so the depth grows with the log of the width,
+    not with the square of it like an OR over every pair."""
+    if len(bits) == 1:
+        return bits[0], C(0, 1)
+    half = len(bits) // 2
+    a1, a2 = _any_two(bits[:half])
+    b1, b2 = _any_two(bits[half:])
+    return a1 | b1, a2 | b2 | (a1 & b1)
+
+
 def second_one(vector):
     """The second-lowest set bit of ``vector`` alone, zero when fewer than two are set.
 
     Each bit is set when it is and exactly one below it is, worked out beside
     :func:`first_one` rather than behind it (``first_one(v & ~first_one(v))`` is twice as
-    deep). The pairwise terms grow with the square of the width: meant for a few bits."""
+    deep); "exactly one below" comes from :func:`_any_two` over the bits below."""
     vector = Value.cast(vector)
-    bits = []
-    for i in range(len(vector)):
-        below = [vector[k] for k in range(i)]
-        two = Cat(below[a] & below[b] for a in range(len(below))
-                  for b in range(a + 1, len(below))).any() if len(below) > 1 else C(0, 1)
-        bits.append(vector[i] & Cat(below).any() & ~two if below else C(0, 1))
+    bits = [C(0, 1)]
+    for i in range(1, len(vector)):
+        one, two = _any_two([vector[k] for k in range(i)])
+        bits.append(vector[i] & one & ~two)
     return Cat(bits)

@@ -169,6 +169,11 @@ class Relocator(wiring.Component):
         first = Signal()
         fills = Signal()
         moving = Signal(p.entry)
+        # The node queue is read at `cur` while expanding and at `src` while moving: a flip-flop
+        # says which, so that its read address is one LUT from flip-flops, not a decode of the
+        # state register (the node read feeds `rd_addr`, and the RAM's address after it).
+        reading_src = Signal()
+        m.d.comb += node_rd.addr.eq(Mux(reading_src, src, cur))
 
         def alt_of(w):
             e = word[w]
@@ -177,7 +182,8 @@ class Relocator(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [entry.eq(self.entry), i2.eq(self.root_i2), moves.eq(0)]
+                    m.d.sync += [entry.eq(self.entry), i2.eq(self.root_i2), moves.eq(0),
+                                 reading_src.eq(0)]
                     m.d.comb += [node_wr.en.eq(1), node_wr.addr.eq(0),
                                  node_wr.data.sub.eq(0), node_wr.data.idx.eq(self.root_i1)]
                     m.next = "ROOT2"
@@ -189,7 +195,6 @@ class Relocator(wiring.Component):
                 m.next = "EXPAND_READ"
 
             with m.State("EXPAND_READ"):
-                m.d.comb += node_rd.addr.eq(cur)
                 m.d.sync += [node_sub.eq(node.sub), self.rd_addr[0].eq(node.idx),
                              self.rd_addr[1].eq(node.idx)]
                 m.next = "EXPAND_ADDR"
@@ -218,7 +223,7 @@ class Relocator(wiring.Component):
                 store = depth != p.move_budget
                 with m.If(~self.full):
                     m.d.sync += [src.eq(cur), src_way.eq(way), dst_sub.eq(sub),
-                                 dst_idx.eq(idx), first.eq(1)]
+                                 dst_idx.eq(idx), first.eq(1), reading_src.eq(1)]
                     m.next = "MOVE_READ"
                 with m.Else():
                     with m.If(store):
@@ -238,7 +243,6 @@ class Relocator(wiring.Component):
                             m.next = "EXPAND_READ"
 
             with m.State("MOVE_READ"):
-                m.d.comb += node_rd.addr.eq(src)
                 m.d.sync += [self.rd_addr[0].eq(node.idx), self.rd_addr[1].eq(node.idx)]
                 # The free bucket is read beside the first source (other sub-table).
                 with m.If(first):
@@ -267,7 +271,6 @@ class Relocator(wiring.Component):
                 with m.If(first):
                     m.d.comb += [self.set_full.en.eq(1), self.set_full.sub.eq(dst_sub),
                                  self.set_full.idx.eq(dst_idx), self.set_full.value.eq(fills)]
-                m.d.comb += node_rd.addr.eq(src)
                 m.d.sync += [moves.eq(moves + 1), first.eq(0), dst_sub.eq(src_sub),
                              dst_idx.eq(src_idx), dst_way.eq(src_way),
                              src.eq(node.parent), src_way.eq(node.way)]

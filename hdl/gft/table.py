@@ -164,9 +164,15 @@ class GlobalFlowTable(wiring.Component):
 
     def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, key_mode="dual",
                  timestamp_bits=16, tag_width=8):
-        self.params = p = GftParams(buckets=buckets, ways=ways, stash=stash,
-                                    move_budget=move_budget, key_mode=key_mode,
-                                    timestamp_bits=timestamp_bits, tag_width=tag_width)
+        try:
+            self.params = p = GftParams(buckets=buckets, ways=ways, stash=stash,
+                                        move_budget=move_budget, key_mode=key_mode,
+                                        timestamp_bits=timestamp_bits, tag_width=tag_width)
+        except ValueError:
+            # A rejected construction is not an elaboratable left unused: no warning for it
+            # when it is collected (as hdl.fpga.tops._discard does for a discarded parent).
+            self._MustUse__used = True
+            raise
         super().__init__({
             "req": In(stream.Signature(p.request)),
             "resp": Out(stream.Signature(p.response)),
