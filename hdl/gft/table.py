@@ -513,8 +513,12 @@ class GlobalFlowTable(wiring.Component):
             "slot_oh": S,           # `slot` one-hot
             # Stash-return candidates of each sub-table's bucket, one-hot, with contents.
             "ret": data.ArrayLayout(data.StructLayout({
-                "first": S, "first_entry": p.entry, "second": S, "second_entry": p.entry,
-                "use_second": 1}), 2),
+                "first_entry": p.entry, "second_entry": p.entry, "use_second": 1,
+                "pick": S}), 2),
+            # `plan.free` split by where the freed entry is, and `pick` (the candidate a free
+            # of a way takes, one-hot), so that the slot the op takes at D is two LUT levels
+            # from flip-flops: it is in front of the candidates of the op two behind, at B.
+            "free_way": 1, "free_slot": 1,
             "now": p.timestamp_bits,
         })
         plan_layout = data.StructLayout({
@@ -604,12 +608,14 @@ class GlobalFlowTable(wiring.Component):
             d.sel.eq(select(pick, [source.as_value() for source in sources])),
             d.now.eq(c.now),
         ]
+        m.d.sync += [d.free_way.eq(nxt.free & ~in_stash_c), d.free_slot.eq(nxt.free & in_stash_c)]
         for n, (first_oh, second_oh) in enumerate(ret):
+            use_second = (first_oh & taken).any()
             m.d.sync += [
-                d.ret[n].first.eq(first_oh), d.ret[n].second.eq(second_oh),
                 d.ret[n].first_entry.eq(select(first_oh, slots)),
                 d.ret[n].second_entry.eq(select(second_oh, slots)),
-                d.ret[n].use_second.eq((first_oh & taken).any()),
+                d.ret[n].use_second.eq(use_second),
+                d.ret[n].pick.eq(Mux(use_second, second_oh, first_oh)),
             ]
 
         # --- D: commit -----------------------------------------------------------------------
@@ -638,10 +644,9 @@ class GlobalFlowTable(wiring.Component):
         # Stash return (see C), from registered candidates and a registered `use_second`.
         ret_oh = Signal(S)
         ret_entry = Signal(p.entry)
-        ret_c = [(Mux(r.use_second, r.second, r.first),
-                  Mux(r.use_second, r.second_entry, r.first_entry)) for r in d.ret]
-        m.d.comb += [ret_oh.eq(Mux(d.in2, ret_c[1][0], ret_c[0][0])),
-                     ret_entry.eq(Mux(d.in2, ret_c[1][1], ret_c[0][1]))]
+        ret_c = [Mux(r.use_second, r.second_entry, r.first_entry) for r in d.ret]
+        m.d.comb += [ret_oh.eq(Mux(d.in2, d.ret[1].pick, d.ret[0].pick)),
+                     ret_entry.eq(Mux(d.in2, ret_c[1], ret_c[0]))]
         ret_any = ret_oh.any()
 
         # Every state change of the op, driven combinationally and taken at the clock edge.
@@ -667,8 +672,8 @@ class GlobalFlowTable(wiring.Component):
         start_slow = Signal()
 
         v = d_valid
-        free_way = v & plan.free & ~d.in_stash
-        free_slot = v & plan.free & d.in_stash
+        free_way = v & d.free_way
+        free_slot = v & d.free_slot
         m.d.comb += [
             push.eq(v & plan.push), status.eq(plan.status),
             found.eq(~Cat(plan.status == code for code in (
