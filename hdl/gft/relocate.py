@@ -66,7 +66,7 @@ class Relocator(wiring.Component):
     wr : ``Out(StructLayout({"en", "sub", "idx", "way", "entry"}))``
         One way write.
     full_sub, full_idx : ``Out(1)``, ``Out(params.index_bits)``
-        Bucket whose *full* bit the search asks for.
+        Bucket whose *full* bit the search asks for (registered).
     full : ``In(1)``
         That bit, one cycle after the question.
     set_full : ``Out(StructLayout({"en", "sub", "idx", "value"}))``
@@ -175,9 +175,17 @@ class Relocator(wiring.Component):
         reading_src = Signal()
         m.d.comb += node_rd.addr.eq(Mux(reading_src, src, cur))
 
-        def alt_of(w):
-            e = word[w]
+        def alt_of(w, bucket=word):
+            e = bucket[w]
             return ~node_sub, Mux(node_sub, e.i1, e.i2)
+
+        def ask(w, bucket=word):
+            # The question goes out of flip-flops: the table's answer (a bit of the full
+            # bitmap, half the table wide, selected by `full_idx`) is then a mux behind a
+            # register, not behind the way select too. So each way is asked two cycles before
+            # its answer is used. Ways past the last are never used: ask anything.
+            sub, idx = alt_of(Mux(w < W, w, 0), bucket)
+            return [self.full_sub.eq(sub), self.full_idx.eq(idx)]
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -206,20 +214,19 @@ class Relocator(wiring.Component):
                 m.next = "EXPAND_LATCH"
 
             with m.State("EXPAND_LATCH"):
-                m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0)]
+                m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0),
+                             *ask(0, self.rd_data[node_sub])]
                 m.next = "EXPAND_ASK"
 
             with m.State("EXPAND_ASK"):
-                sub, idx = alt_of(0)
-                m.d.comb += [self.full_sub.eq(sub), self.full_idx.eq(idx)]
+                m.d.sync += ask(1)
                 m.next = "EXPAND_WAY"
 
             with m.State("EXPAND_WAY"):
-                # `full` answers for `way`; ask for the next way in the same cycle.
+                # `full` answers for `way`; the question for the way after next goes out.
                 last_way = way == W - 1
                 sub, idx = alt_of(way)
-                next_sub, next_idx = alt_of(Mux(last_way, 0, way + 1))
-                m.d.comb += [self.full_sub.eq(next_sub), self.full_idx.eq(next_idx)]
+                m.d.sync += ask(way + 2)
                 store = depth != p.move_budget
                 with m.If(~self.full):
                     m.d.sync += [src.eq(cur), src_way.eq(way), dst_sub.eq(sub),
