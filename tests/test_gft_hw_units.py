@@ -418,26 +418,34 @@ def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config)
 
 # --- Queue ------------------------------------------------------------------------------------
 
-def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer():
-    rng = seeded_rng("queue")
-    dut = Queue(shape=8, depth=2)
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 8])
+def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer(depth):
+    rng = seeded_rng(f"queue{depth}")
+    dut = Queue(shape=8, depth=depth)
 
     async def bench(ctx):
-        sent, got, n = [], [], 0
-        for _ in range(300):
-            offer = n < 100 and rng.random() < 0.7
+        sent, got, n, held = [], [], 0, 0
+        full_seen = 0
+        for cycle in range(600):
+            # Bursts of offers with a slow consumer, then the reverse, so that the queue both
+            # fills and empties.
+            fill = (cycle // 50) % 2 == 0
+            offer = n < 250 and rng.random() < (0.8 if fill else 0.3)
             ctx.set(dut.i.valid, offer)
             ctx.set(dut.i.payload, n)
-            take = rng.random() < 0.5
+            take = rng.random() < (0.3 if fill else 0.8)
             ctx.set(dut.o.ready, take)
             _, _, i_ready, level, o_valid, o_payload = await ctx.tick().sample(
                 dut.i.ready, dut.level, dut.o.valid, dut.o.payload)
-            assert i_ready == (level < 2)
+            assert level == held and i_ready == (held < depth) and o_valid == (held > 0)
+            full_seen += held == depth
             if offer and i_ready:
                 sent.append(n)
                 n += 1
+                held += 1
             if take and o_valid:
                 got.append(o_payload)
-        assert got == sent[:len(got)] and len(got) > 50
+                held -= 1
+        assert got == sent[:len(got)] and len(got) > 100 and full_seen > 10
 
     simulate(dut, bench)

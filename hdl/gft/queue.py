@@ -88,9 +88,19 @@ class Queue(wiring.Component):
             m.d.sync += w_ptr.eq(w_ptr + 1)
         with m.If(pop):
             m.d.sync += r_ptr.eq(r_ptr + 1)
-        level_next = self.level + push - pop
-        m.d.sync += [self.level.eq(level_next), room.eq(level_next < self._depth),
-                     held.eq(level_next != 0)]
+        # Each next value for the three outcomes, worked out from the level alone, then chosen
+        # by `push` and `pop`: those two come last (a consumer's ready may depend on the
+        # payload, read from the RAM), and so are one LUT from the flip-flops, not in front of
+        # an adder and a compare.
+        level = self.level
+        up, down = push & ~pop, pop & ~push
+
+        def next_of(f):
+            return Mux(up, f(level + 1), Mux(down, f(level - 1), f(level)))
+
+        m.d.sync += [self.level.eq(next_of(lambda n: n)),
+                     room.eq(next_of(lambda n: n < self._depth)),
+                     held.eq(next_of(lambda n: n != 0))]
         return m
 
 
