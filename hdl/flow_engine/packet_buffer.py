@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..gft.queue import Queue
+from ..level import after_step
 from .axis import AxiStreamSignature
 
 
@@ -166,6 +167,7 @@ class PacketBuffer(wiring.Component):
 
         # ``room`` for the next cycle, from this cycle's changes: at most one word closes per
         # cycle, so one free word is enough to take any beat.
-        used_next = used + closes - issue
-        m.d.sync += [used.eq(used_next), room.eq(used_next < depth)]
+        # `closes` follows the engine's input handshake: it chooses last (see after_step).
+        m.d.sync += [used.eq(after_step(used, closes, issue)),
+                     room.eq(after_step(used, closes, issue, lambda n: n < depth))]
         return m

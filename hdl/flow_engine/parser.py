@@ -37,6 +37,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ..level import after_step
 from .axis import AxiStreamSignature, kept_bytes
 from .parse_result import (DropReason, MAX_IPV6_EXT, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
                            parse_result_layout, reason_counts_layout)
@@ -644,7 +645,7 @@ class Parser(wiring.Component):
         m.submodules.pipeline = EnableInserter(room)(pipe)
         push = done & room
         pop = buffer.r_en & buffer.r_rdy
-        m.d.sync += room.eq(buffer.level + push - pop < buffer.depth)
+        m.d.sync += room.eq(after_step(buffer.level, push, pop, lambda n: n < buffer.depth))
         m.d.comb += [
             self.s_axis.tready.eq(room),
             buffer.w_en.eq(push),

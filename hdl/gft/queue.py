@@ -6,6 +6,8 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..level import after_step
+
 
 __all__ = ["Queue", "Skid"]
 
@@ -88,19 +90,12 @@ class Queue(wiring.Component):
             m.d.sync += w_ptr.eq(w_ptr + 1)
         with m.If(pop):
             m.d.sync += r_ptr.eq(r_ptr + 1)
-        # Each next value for the three outcomes, worked out from the level alone, then chosen
-        # by `push` and `pop`: those two come last (a consumer's ready may depend on the
-        # payload, read from the RAM), and so are one LUT from the flip-flops, not in front of
-        # an adder and a compare.
+        # `push` and `pop` come last (a consumer's ready may depend on the payload, read from
+        # the RAM): see after_step.
         level = self.level
-        up, down = push & ~pop, pop & ~push
-
-        def next_of(f):
-            return Mux(up, f(level + 1), Mux(down, f(level - 1), f(level)))
-
-        m.d.sync += [self.level.eq(next_of(lambda n: n)),
-                     room.eq(next_of(lambda n: n < self._depth)),
-                     held.eq(next_of(lambda n: n != 0))]
+        m.d.sync += [self.level.eq(after_step(level, push, pop)),
+                     room.eq(after_step(level, push, pop, lambda n: n < self._depth)),
+                     held.eq(after_step(level, push, pop, lambda n: n != 0))]
         return m
 
 
