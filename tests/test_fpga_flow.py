@@ -5,6 +5,7 @@ Yosys and nextpnr never run here (minutes per top): ``make synth`` runs them. Th
 output below is a trimmed real run of ``make synth TOP=flowhash`` (nextpnr 0.11.1).
 """
 
+import json
 import shutil
 
 import pytest
@@ -312,9 +313,9 @@ def test_a_top_that_does_not_construct_a_component_is_rejected(monkeypatch):
         tops.build_top("broken")
 
 
-def _netlist(cells):
-    """A Yosys JSON netlist of module ``t`` from ``{name: (type, {port: (direction, bits)})}``."""
-    return {"modules": {"t": {
+def _netlist(cells, top="t"):
+    """A Yosys JSON netlist of module ``top`` from ``{name: (type, {port: (direction, bits)})}``."""
+    return {"modules": {top: {
         "cells": {name: {"type": kind,
                          "port_directions": {p: d for p, (d, _) in ports.items()},
                          "connections": {p: bits for p, (_, bits) in ports.items()}}
@@ -352,3 +353,28 @@ def test_depth_estimate_ranks_paths_by_luts_and_fanout():
     assert ("deep" in names) and report == sorted(report, key=lambda r: -r[0])
     first = report[0][1] if deep > wide else report[1][1]
     assert [kind for _, kind, _ in first] == ["TRELLIS_FF", "LUT4", "LUT4", "TRELLIS_FF.DI"]
+
+
+def test_netlist_only_stops_after_yosys_and_writes_the_path_estimate(monkeypatch, capsys,
+                                                                      tmp_path):
+    cells = {"ff0": _ff(13, 10), "lut_a": _lut([10], 11), "lut_b": _lut([11], 12),
+             "ff1": _ff(12, 13)}
+    seen = {}
+
+    def synthesize_netlist(top, verilog_path, *, abc9=True):
+        seen.update(top=top, abc9=abc9)
+        netlist = tmp_path / f"{top}.json"
+        netlist.write_text(json.dumps(_netlist(cells, top)))
+        return netlist, 1.0
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--netlist-only ran nextpnr")
+    monkeypatch.setattr(cli, "synthesize_netlist", synthesize_netlist)
+    monkeypatch.setattr(cli, "synthesize", refuse)
+    assert cli.main(["synth", "gft", "--param", "buckets=16", "--netlist-only"]) == 0
+    # with the top's options, as a whole synth run uses them
+    assert seen == {"top": "gft__buckets_16", "abc9": tops.OPTIONS["gft"]["abc9"]}
+    depth = (tmp_path / "depth.txt").read_text()
+    assert depth.splitlines()[0].endswith("(2 logic cells)") and "LUT4" in depth
+    out = capsys.readouterr().out
+    assert "slowest paths, estimated" in out and " ns to " in out

@@ -8,7 +8,9 @@ Verilator; ``synth`` exports, synthesises, places and routes it and writes
 ``synth --param NAME=VALUE`` builds a variant of a top (constructor arguments, Python
 literals), ``--block NAME`` one block inside a top, and ``--no-route`` stops after placement
 (Fmax is then an estimate, marked ``"routed": false``): the quick loop for timing work. A
-variant's results go to ``build/synth/<top>__<block>__<param>_<value>/``.
+variant's results go to ``build/synth/<top>__<block>__<param>_<value>/``. ``--netlist-only``
+stops after Yosys and writes ``depth.txt`` there, the slowest paths under the quick estimate
+of :mod:`hdl.fpga.depth` (minutes, where placement takes half an hour or more).
 
 Exit status: 0 when every top passed (``synth`` passes when the flow completes, whether or not
 timing is met: read ``met`` in the summary), 1 when a lint found problems or a tool failed or
@@ -17,11 +19,13 @@ is missing, 2 for a bad argument.
 
 import argparse
 import ast
+import json
 import sys
 
 from ..export import export_verilog
 from .lint import SUPPRESSED, ToolMissing, lint
-from .synth import DEVICES, PACKAGES, ROUTERS, Target, ToolFailed, synthesize
+from .depth import analyse, format_path
+from .synth import DEVICES, PACKAGES, ROUTERS, Target, ToolFailed, synthesize, synthesize_netlist
 from . import tops
 from .tops import OPTIONS, TOPS, build_top, select_tops, variant_name
 
@@ -58,6 +62,8 @@ def parse_args(argv=None):
     synth.add_argument("--router", default="router2", help=f"one of {', '.join(ROUTERS)}")
     synth.add_argument("--no-route", action="store_true",
                        help="stop after placement; Fmax is the placer's estimate")
+    synth.add_argument("--netlist-only", action="store_true",
+                       help="stop after Yosys; write the quick path estimate to depth.txt")
     synth.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                        help="constructor argument of a variant (repeatable), e.g. buckets=16")
     synth.add_argument("--block", metavar="NAME",
@@ -75,6 +81,24 @@ def _lint(names):
             status = 1
             print(result.output, end="")
     return status
+
+
+def _estimate(names, params=None, block=None, count=20):
+    for top in names:
+        name = variant_name(top, params, block)
+        path = export_verilog(build_top(top, params, block), name)
+        print(f"{name}: Yosys on {path}, then the quick path estimate", flush=True)
+        abc9 = OPTIONS.get(top, {}).get("abc9", True)
+        netlist, seconds = synthesize_netlist(name, path, abc9=abc9)
+        with open(netlist) as file:
+            paths = analyse(json.load(file), name, count=count)
+        text = "".join(format_path(arrival, path) for arrival, path in paths)
+        (netlist.parent / "depth.txt").write_text(text)
+        print(f"{name}: netlist {netlist} ({seconds:.0f} s); slowest paths, estimated:")
+        for arrival, path in paths[:5]:
+            print(f"  {arrival:6.2f} ns to {path[-1][2]}")
+        print(f"  (all {len(paths)} in {netlist.parent / 'depth.txt'})")
+    return 0
 
 
 def _synth(names, target, params=None, block=None):
@@ -125,6 +149,8 @@ def main(argv=None):
             return 0
         if args.command == "lint":
             return _lint(names)
+        if args.netlist_only:
+            return _estimate(names, params, args.block)
         return _synth(names, target, params, args.block)
     except (ToolMissing, ToolFailed) as err:
         print(f"error: {err}", file=sys.stderr)

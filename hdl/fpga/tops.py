@@ -6,6 +6,8 @@ to build, with the parameters it is timed at. A new block adds one line here, e.
 ``"gft": GFT,`` (with its import), or ``partial(Block, width=...)`` for non-default parameters.
 """
 
+import inspect
+
 from amaranth.hdl import Elaboratable
 from amaranth.lib import wiring
 
@@ -67,12 +69,14 @@ def build_top(name, params=None, block=None):
         If its constructor does not return a ``wiring.Component``.
     """
     select_tops([name])
-    try:
-        component = TOPS[name](**(params or {}))
-    except TypeError as err:
-        if params:
+    if params:
+        # Checked before constructing: a constructor called with an argument it does not take
+        # still creates the object, which Amaranth would then report as unused.
+        try:
+            inspect.signature(TOPS[name]).bind(**params)
+        except TypeError as err:
             raise ValueError(f"Top {name!r} does not take {params!r}: {err}") from err
-        raise
+    component = TOPS[name](**(params or {}))
     if not isinstance(component, wiring.Component):
         raise TypeError(f"Top {name!r} must construct a wiring.Component, not {component!r}")
     if block is not None:
