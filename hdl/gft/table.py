@@ -513,12 +513,12 @@ class GlobalFlowTable(wiring.Component):
             "slot_oh": S,           # `slot` one-hot
             # Stash-return candidates of each sub-table's bucket, one-hot, with contents.
             "ret": data.ArrayLayout(data.StructLayout({
-                "first_entry": p.entry, "second_entry": p.entry, "use_second": 1,
-                "pick": S}), 2),
-            # `plan.free` split by where the freed entry is, and `pick` (the candidate a free
-            # of a way takes, one-hot), so that the slot the op takes at D is two LUT levels
-            # from flip-flops: it is in front of the candidates of the op two behind, at B.
-            "free_way": 1, "free_slot": 1,
+                "first_entry": p.entry, "second_entry": p.entry, "use_second": 1}), 2),
+            # `plan.free` split by where the freed entry is, and `ret_pick` (the candidate a
+            # free of a way takes, in the sub-table it frees, one-hot), so that the slot the op
+            # takes at D is one LUT level from flip-flops that fan out to nothing else: it is
+            # in front of the candidates of the op two behind, at B.
+            "free_way": 1, "free_slot": 1, "ret_pick": S,
             "now": p.timestamp_bits,
         })
         plan_layout = data.StructLayout({
@@ -609,14 +609,16 @@ class GlobalFlowTable(wiring.Component):
             d.now.eq(c.now),
         ]
         m.d.sync += [d.free_way.eq(nxt.free & ~in_stash_c), d.free_slot.eq(nxt.free & in_stash_c)]
+        picks = []
         for n, (first_oh, second_oh) in enumerate(ret):
             use_second = (first_oh & taken).any()
+            picks.append(Mux(use_second, second_oh, first_oh))
             m.d.sync += [
                 d.ret[n].first_entry.eq(select(first_oh, slots)),
                 d.ret[n].second_entry.eq(select(second_oh, slots)),
                 d.ret[n].use_second.eq(use_second),
-                d.ret[n].pick.eq(Mux(use_second, second_oh, first_oh)),
             ]
+        m.d.sync += d.ret_pick.eq(Mux(in2_c, picks[1], picks[0]))
 
         # --- D: commit -----------------------------------------------------------------------
 
@@ -645,7 +647,7 @@ class GlobalFlowTable(wiring.Component):
         ret_oh = Signal(S)
         ret_entry = Signal(p.entry)
         ret_c = [Mux(r.use_second, r.second_entry, r.first_entry) for r in d.ret]
-        m.d.comb += [ret_oh.eq(Mux(d.in2, d.ret[1].pick, d.ret[0].pick)),
+        m.d.comb += [ret_oh.eq(d.ret_pick),
                      ret_entry.eq(Mux(d.in2, ret_c[1], ret_c[0]))]
         ret_any = ret_oh.any()
 
