@@ -80,8 +80,11 @@ def simulate(dut, requests, *, rng=None, idle=0.0, backpressure=0.0, patience=50
 
     async def bench(ctx):
         ctx.set(dut.secret, SECRET)
-        while ctx.get(dut.initialising):
+        waited = 0
+        while ctx.get(dut.initialising):     # one bucket cleared per cycle
+            assert waited <= dut.buckets, f"still initialising after {waited} cycles"
             await ctx.tick()
+            waited += 1
         pending = list(enumerate(requests))
         offering, shown, quiet, cycle = False, None, 0, 0
         while len(run.responses) < len(requests):

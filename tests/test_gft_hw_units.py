@@ -385,8 +385,13 @@ def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config)
             ctx.set(r.start, 1)
             await ctx.tick()
             ctx.set(r.start, 0)
+            # The documented worst case bounds the wait: a relocator that never finishes
+            # fails here instead of hanging the test.
+            bound = (2 + (5 + p.ways) * p.search_nodes + 5 * p.move_budget + 1
+                     if p.move_budget else 1)
             cycles = 0
             while not ctx.get(r.done):
+                assert cycles <= bound, f"no done within {bound} cycles"
                 await ctx.tick()
                 cycles += 1
             result = ctx.get(r.result)
@@ -398,8 +403,6 @@ def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config)
                 assert loc == want_loc
             await ctx.tick()
             assert (await read_back(ctx)) == model_view()
-            assert cycles <= (2 + (5 + p.ways) * p.search_nodes + 5 * p.move_budget + 1
-                              if p.move_budget else 1)
             outcomes.append((want_status, moves, want_loc is not None and want_loc[0] == "stash"))
             if len(outcomes) >= 16 and covered():
                 break

@@ -119,8 +119,18 @@ class Relocator(wiring.Component):
         def global_bucket(sub, idx):
             return Cat(idx[:max(0, (p.half - 1).bit_length())], sub)
 
+        # `done` comes from a flip-flop, set on entering the one-cycle states FINAL and STASH:
+        # it steers the table's response (valid, op, tag) and a decode of the state register
+        # there was one of the table's slowest paths.
+        done = Signal()
+        m.d.comb += self.done.eq(done)
+        m.d.sync += done.eq(0)
+
+        def finish(state):
+            m.d.sync += done.eq(1)
+            m.next = state
+
         def finish_in_stash():
-            m.d.comb += self.done.eq(1)
             with m.If(self.stash_free_any):
                 m.d.comb += [
                     self.stash_write.en.eq(1),
@@ -138,7 +148,7 @@ class Relocator(wiring.Component):
                 with m.State("IDLE"):
                     with m.If(self.start):
                         m.d.sync += entry.eq(self.entry)
-                        m.next = "STASH"
+                        finish("STASH")
                 with m.State("STASH"):
                     finish_in_stash()
                     m.next = "IDLE"
@@ -244,7 +254,7 @@ class Relocator(wiring.Component):
                         with m.If(cur + 1 != level_end):
                             m.next = "EXPAND_READ"
                         with m.Elif(~store):
-                            m.next = "STASH"
+                            finish("STASH")
                         with m.Else():
                             m.d.sync += [depth.eq(depth + 1), level_end.eq(tail + 1)]
                             m.next = "EXPAND_READ"
@@ -283,14 +293,13 @@ class Relocator(wiring.Component):
                              src.eq(node.parent), src_way.eq(node.way)]
                 # Nodes 0 and 1 are the roots: the new entry takes the way just vacated.
                 with m.If(src < 2):
-                    m.next = "FINAL"
+                    finish("FINAL")
                 with m.Else():
                     m.next = "MOVE_READ"
 
             with m.State("FINAL"):
                 m.d.comb += [self.wr.en.eq(1), self.wr.sub.eq(dst_sub), self.wr.idx.eq(dst_idx),
                              self.wr.way.eq(dst_way), self.wr.entry.eq(entry),
-                             self.done.eq(1),
                              self.result.status.eq(GftStatus.INSERTED),
                              self.result.loc.bucket.eq(global_bucket(dst_sub, dst_idx)),
                              self.result.loc.way.eq(dst_way)]
