@@ -159,13 +159,11 @@ class FrameAssembler(wiring.Component):
 
         # --- one beat out ----------------------------------------------------------------------
 
-        # Room in the output queue for this cycle's beat, in a flip-flop worked out from the
-        # last cycle's level, push and pop (exact, not a bound): with ``more`` and ``last``
-        # below, it is what lets ``head`` load from two LUT levels of flip-flops.
-        room = Signal(init=1)
-        pushed = out_q.i.valid & out_q.i.ready
-        popped = out_q.o.valid & out_q.o.ready
-        m.d.sync += room.eq(out_q.level + pushed - popped < out_depth)
+        # Room in the output queue for this cycle's beat: the queue's ``i.ready``, a flip-flop
+        # worked out from the last cycle's level, push and pop (exact, not a bound). With
+        # ``more`` and ``last`` below, it is what lets ``head`` load from two LUT levels of
+        # flip-flops.
+        room = out_q.i.ready
         out = out_q.i.payload
         m.d.comb += [
             out.tkeep.eq(Cat(rem > i for i in range(L))),

@@ -16,6 +16,7 @@ from ..gft.bucket import popcount
 from ..gft.compare import KeyCompare
 from ..gft.queue import Queue
 from ..hash.siphash import FlowHash
+from ..level import after_step
 from ..wire import FID, FLOW_KEY, MESSAGES, PACKET_REF, MsgType
 from ..onehot import first_one, select
 from .register_slice import RegisterSlice
@@ -296,6 +297,7 @@ class LocalFlowTable(wiring.Component):
 
         # Requests issued whose response has not left the response queue.
         outstanding = Signal(range(self.RESPONSE_DEPTH + 1))
+        below_limit = Signal(init=1)     # outstanding != RESPONSE_DEPTH, as a flip-flop
         # The hazard of the request at I is worked out in the cycle before, into a flip-flop,
         # for each request that may be at I then (the same one, or the next one behind it,
         # with or without this cycle's issue ahead of it), so that ``issue``, which loads the
@@ -303,7 +305,7 @@ class LocalFlowTable(wiring.Component):
         hazard = Signal()
         issue = Signal()
         m.d.comb += [
-            issue.eq(head_valid & ~clearing & ~hazard & (outstanding != self.RESPONSE_DEPTH)),
+            issue.eq(head_valid & ~clearing & ~hazard & below_limit),
             head_q.o.ready.eq(~head_valid | issue),
             rd_e.addr.eq(head.bucket),
             rd_o.addr.eq(head.bucket),
@@ -327,7 +329,12 @@ class LocalFlowTable(wiring.Component):
         after_none = clash(nxt, [writes(s, nxt.bucket) for s in ahead])
         m.d.sync += hazard.eq(Mux(issue, after_issue, Mux(head_valid, stay, after_none)))
         delivered = resp_q.o.valid & resp_q.o.ready
-        m.d.sync += outstanding.eq(outstanding + issue - delivered)
+        # `issue` comes last (see after_step), and the limit it checks is a flip-flop.
+        m.d.sync += [
+            outstanding.eq(after_step(outstanding, issue, delivered)),
+            below_limit.eq(after_step(outstanding, issue, delivered,
+                                      lambda n: n != self.RESPONSE_DEPTH)),
+        ]
         m.d.sync += [s_r.valid.eq(issue), s_r.bucket.eq(head.bucket), s_r.req.eq(head.req)]
         m.d.sync += [s_b.eq(s_r), s_c.eq(s_b), s_m.eq(s_c), s_d.eq(s_m)]
 

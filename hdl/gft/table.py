@@ -5,8 +5,9 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..onehot import first_one, second_one, select
 from ..hash.siphash import FlowHash
+from ..level import after_step
+from ..onehot import first_one, second_one, select
 from ..wire import FLOW_KEY
 from .aging import AgingScan, expired
 from .bucket import Placement, lowest
@@ -287,6 +288,7 @@ class GlobalFlowTable(wiring.Component):
         h_i1, h_i2 = candidates(head.hash)
 
         credits = Signal(range(self.RESPONSE_DEPTH + 1), init=self.RESPONSE_DEPTH)
+        has_credit = Signal(init=1)      # credits != 0, as a flip-flop (see the credits below)
         scan_inflight = Signal()
 
         # Block RAM keeps its contents through a reset, but the full bitmap, the stash and the
@@ -336,7 +338,7 @@ class GlobalFlowTable(wiring.Component):
             Mux(head_valid, Mux(skid.rd, same_if_not[1], same_if_not[0]),
                 waits_next(incoming))))
         m.d.comb += [
-            issue_req.eq(head_valid & ~req_waits & ~blocked & (credits != 0)),
+            issue_req.eq(head_valid & ~req_waits & ~blocked & has_credit),
             skid.o.ready.eq(issue_req),
         ]
 
@@ -788,7 +790,10 @@ class GlobalFlowTable(wiring.Component):
             m.d.sync += resp_count.eq(resp_count + 1)
 
         # Credits: one per response place, taken at issue and returned when read out.
-        m.d.sync += credits.eq(credits - issue_req + (self.resp.valid & self.resp.ready))
+        # The issue decision comes last (after_step), and the credit it needs is a flip-flop.
+        returned = self.resp.valid & self.resp.ready
+        m.d.sync += [credits.eq(after_step(credits, returned, issue_req)),
+                     has_credit.eq(after_step(credits, returned, issue_req, lambda n: n != 0))]
 
         # Aging bookkeeping. `scan_slot_ok` (see I) comes from the registered plan, not from
         # the stash's write enables: every op that may write the stash or move the cursor, and
