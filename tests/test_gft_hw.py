@@ -287,12 +287,17 @@ def stash_return_race(rng, dut):
     raise AssertionError(f"no stash return race found in {dut.params}")
 
 
-def test_back_to_back_frees_never_return_one_stash_entry_twice():
+@pytest.mark.parametrize("gap", [0, 1, 2, 3])
+def test_back_to_back_frees_never_return_one_stash_entry_twice(gap):
+    """The second delete is ``gap`` clocks behind the first (LOOKUPs of B, which share no
+    bucket with A, fill the gap without holding anything), so it is at C, B, R or I when the
+    first commits and takes the stash entry both buckets name."""
     rng = seeded_rng("stash_return_race")
     dut = GlobalFlowTable(buckets=8, ways=1, stash=3, move_budget=0)
     pool, a, b = stash_return_race(rng, dut)
     requests = [Request(RESERVE, k, fid=n) for n, k in enumerate(pool)]
-    requests += [Request(DELETE, a), Request(DELETE, b)] + [Request(LOOKUP, k) for k in pool]
+    requests += [Request(DELETE, a), *[Request(LOOKUP, b)] * gap, Request(DELETE, b)]
+    requests += [Request(LOOKUP, k) for k in pool]
     bench, _ = run(dut, requests)    # the scoreboard checks where each returned entry went
     assert bench.stats["stash_returns"] >= 1
 

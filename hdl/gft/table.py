@@ -52,14 +52,14 @@ class GlobalFlowTable(wiring.Component):
         Hazard and credit checks; read addresses go to both RAMs. The bucket hazard of the
         head was worked out a cycle earlier into a flip-flop, so issue is a few LUT levels.
     R
-        Block RAM output.
+        Block RAM output; the stash is probed for live slots that name the op's buckets.
     B
         Output registered, with the way that the write in W (below) lands in the same cycle
         forwarded into it; first half of the full-key compare over ``2 * ways`` ways and the
         stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways
-        and every stash slot's age is judged (a vector, selected at C); the stash is probed
-        for entries that name the candidate buckets, and the lowest two of them per bucket,
-        minus the slot the op then at D takes, become one-hot stash-return candidates.
+        and every stash slot's age is judged (a vector, selected at C); of the slots the
+        probe found, the lowest two per bucket, minus the slot the op then at D takes, become
+        one-hot stash-return candidates.
     C
         Second half of the compare; hit location and entry selected (one-hot AND-OR: a key
         is stored at most once); placement of a new entry
@@ -430,10 +430,18 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += [cmp.stored[n].eq(e.key), cmp.valid[n].eq(e.state != EntryState.INVALID)]
 
         scan_word = p.bucket(Mux(s2.t1, words[0], words[1]))
-        m.d.comb += [st.probe_i1.eq(s2.i1), st.probe_i2.eq(s2.i2)]
 
         # The stash slot the op at D frees at this edge (see the stash writes at D).
         taken = Signal(S)
+        # The stash is probed for slots that name the op's buckets a stage early, at R, so the
+        # bucket-index compares sit behind flip-flops of their own and not in front of the
+        # candidates at B. The stash can change at the edge that registers the probe only by
+        # the slot the op then at D takes (an update in place keeps a slot's key, so its
+        # buckets, and its state live; the Relocator inserts only with the pipeline empty),
+        # so that slot is removed as the probe is registered.
+        probe = Signal(data.ArrayLayout(S, 2))
+        m.d.comb += [st.probe_i1.eq(s1.i1), st.probe_i2.eq(s1.i2)]
+        m.d.sync += [probe[0].eq(st.probe1 & ~taken), probe[1].eq(st.probe2 & ~taken)]
         c_extra = data.StructLayout({
             "storable": 1, "old": W, "stash_old": S, "now": p.timestamp_bits,
             "words": data.ArrayLayout(p.bucket, 2),
@@ -456,10 +464,8 @@ class GlobalFlowTable(wiring.Component):
                                        self.timeout) for j in range(S))),
             c.now.eq(self.now),
             c.words[0].eq(words[0]), c.words[1].eq(words[1]),
-            *(c.ret_first[n].eq(first_one(probe & ~taken))
-              for n, probe in enumerate((st.probe1, st.probe2))),
-            *(c.ret_second[n].eq(second_one(probe & ~taken))
-              for n, probe in enumerate((st.probe1, st.probe2))),
+            *(c.ret_first[n].eq(first_one(probe[n] & ~taken)) for n in range(2)),
+            *(c.ret_second[n].eq(second_one(probe[n] & ~taken)) for n in range(2)),
         ]
 
         # --- C: hits, selection, placement, stash-return candidates, and the plan for D -----
