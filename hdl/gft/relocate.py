@@ -38,9 +38,12 @@ class Relocator(wiring.Component):
 
     Latency (cycles from ``start`` to ``done``, inclusive of neither)
     ------------------------------------------------------------------
-    2 to set up the roots, then ``5 + ways`` per bucket expanded, ``5`` per move and 1 for the
-    final write; with ``move_budget == 0`` straight to the stash (1). Worst case with the
-    defaults (4 ways, budget 3): 42 expansions, 3 moves: 2 + 42 * 9 + 3 * 5 + 1 = 396.
+    2 to set up the roots, then ``5 + ways`` per bucket expanded, ``5`` per move, 1 for the
+    final write and 1 for the output registers; with ``move_budget == 0`` straight to the
+    stash (2). Worst case with the defaults (4 ways, budget 3): 42 expansions, 3 moves:
+    2 + 42 * 9 + 3 * 5 + 1 + 1 = 397. Every output the table acts on (``wr``, ``set_full``,
+    ``stash_write``, ``result``, ``done``) is a register, loaded a cycle after the state
+    that decides it, so a write lands a cycle later than it is decided.
     ``rd_addr`` is a register, loaded the cycle after the node is read from the node queue
     (a LUT RAM read in front of the block RAMs' address inputs would not make 125 MHz): one
     cycle per read more than the least possible.
@@ -114,17 +117,26 @@ class Relocator(wiring.Component):
         entry = Signal(p.entry)
         i2 = Signal(p.index_bits)
         moves = Signal(range(p.move_budget + 1))
-        m.d.comb += self.result.moves.eq(moves)
+        # What the table acts on at once (its RAM write register, the full bitmap, the stash,
+        # the response) leaves through flip-flops, a cycle after the state that decides it:
+        # a decode of the state register, and the stash's lowest free slot, were in front of
+        # all of them. `busy` covers that cycle.
+        wr, set_full, stash_write, result = (
+            Signal(port.shape(), name=name) for port, name in (
+                (self.wr, "wr"), (self.set_full, "set_full"),
+                (self.stash_write, "stash_write"), (self.result, "result")))
+        m.d.comb += result.moves.eq(moves)
+        m.d.sync += [self.wr.eq(wr), self.set_full.eq(set_full),
+                     self.stash_write.eq(stash_write), self.result.eq(result)]
 
         def global_bucket(sub, idx):
             return Cat(idx[:max(0, (p.half - 1).bit_length())], sub)
 
-        # `done` comes from a flip-flop, set on entering the one-cycle states FINAL and STASH:
-        # it steers the table's response (valid, op, tag) and a decode of the state register
-        # there was one of the table's slowest paths.
+        # `done` comes from a flip-flop, set on entering the one-cycle states FINAL and STASH
+        # (then registered with the outputs above): it steers the table's response (valid, op,
+        # tag) and a decode of the state register there was one of the table's slowest paths.
         done = Signal()
-        m.d.comb += self.done.eq(done)
-        m.d.sync += done.eq(0)
+        m.d.sync += [done.eq(0), self.done.eq(done)]
 
         def finish(state):
             m.d.sync += done.eq(1)
@@ -133,15 +145,15 @@ class Relocator(wiring.Component):
         def finish_in_stash():
             with m.If(self.stash_free_any):
                 m.d.comb += [
-                    self.stash_write.en.eq(1),
-                    self.stash_write.slot.eq(self.stash_free_slot),
-                    self.stash_write.entry.eq(entry),
-                    self.result.status.eq(GftStatus.INSERTED),
-                    self.result.loc.stash.eq(1),
-                    self.result.loc.way.eq(self.stash_free_slot),
+                    stash_write.en.eq(1),
+                    stash_write.slot.eq(self.stash_free_slot),
+                    stash_write.entry.eq(entry),
+                    result.status.eq(GftStatus.INSERTED),
+                    result.loc.stash.eq(1),
+                    result.loc.way.eq(self.stash_free_slot),
                 ]
             with m.Else():
-                m.d.comb += self.result.status.eq(GftStatus.FULL)
+                m.d.comb += result.status.eq(GftStatus.FULL)
 
         if p.move_budget == 0:
             with m.FSM() as fsm:
@@ -152,7 +164,7 @@ class Relocator(wiring.Component):
                 with m.State("STASH"):
                     finish_in_stash()
                     m.next = "IDLE"
-            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | self.done)
             return m
 
         nodes = m.submodules.nodes = memory.Memory(
@@ -283,11 +295,11 @@ class Relocator(wiring.Component):
                 m.next = "MOVE_WRITE"
 
             with m.State("MOVE_WRITE"):
-                m.d.comb += [self.wr.en.eq(1), self.wr.sub.eq(dst_sub), self.wr.idx.eq(dst_idx),
-                             self.wr.way.eq(dst_way), self.wr.entry.eq(moving)]
+                m.d.comb += [wr.en.eq(1), wr.sub.eq(dst_sub), wr.idx.eq(dst_idx),
+                             wr.way.eq(dst_way), wr.entry.eq(moving)]
                 with m.If(first):
-                    m.d.comb += [self.set_full.en.eq(1), self.set_full.sub.eq(dst_sub),
-                                 self.set_full.idx.eq(dst_idx), self.set_full.value.eq(fills)]
+                    m.d.comb += [set_full.en.eq(1), set_full.sub.eq(dst_sub),
+                                 set_full.idx.eq(dst_idx), set_full.value.eq(fills)]
                 m.d.sync += [moves.eq(moves + 1), first.eq(0), dst_sub.eq(src_sub),
                              dst_idx.eq(src_idx), dst_way.eq(src_way),
                              src.eq(node.parent), src_way.eq(node.way)]
@@ -298,16 +310,16 @@ class Relocator(wiring.Component):
                     m.next = "MOVE_READ"
 
             with m.State("FINAL"):
-                m.d.comb += [self.wr.en.eq(1), self.wr.sub.eq(dst_sub), self.wr.idx.eq(dst_idx),
-                             self.wr.way.eq(dst_way), self.wr.entry.eq(entry),
-                             self.result.status.eq(GftStatus.INSERTED),
-                             self.result.loc.bucket.eq(global_bucket(dst_sub, dst_idx)),
-                             self.result.loc.way.eq(dst_way)]
+                m.d.comb += [wr.en.eq(1), wr.sub.eq(dst_sub), wr.idx.eq(dst_idx),
+                             wr.way.eq(dst_way), wr.entry.eq(entry),
+                             result.status.eq(GftStatus.INSERTED),
+                             result.loc.bucket.eq(global_bucket(dst_sub, dst_idx)),
+                             result.loc.way.eq(dst_way)]
                 m.next = "IDLE"
 
             with m.State("STASH"):
                 finish_in_stash()
                 m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | self.done)
         return m

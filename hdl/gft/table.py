@@ -98,7 +98,7 @@ class GlobalFlowTable(wiring.Component):
     search; nothing is issued behind it until it has committed. If at D it misses, the
     :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
     the RAM ports while the pipeline stays empty, then the response goes out and issue
-    resumes: (2 + (5 + ways) * expansions + 5 * moves + 1) extra cycles, 396 worst case with
+    resumes: (2 + (5 + ways) * expansions + 5 * moves + 2) extra cycles, 397 worst case with
     the defaults. Such a RESERVE that hits (common at high load) only costs 4 idle issue
     slots.
 
@@ -416,7 +416,13 @@ class GlobalFlowTable(wiring.Component):
         fwd_entry = Signal(p.entry)
         m.d.sync += fwd_entry.eq(wq.entry)
         for s in range(2):
-            m.d.sync += fwd_en[s].eq(Mux(rd[s].addr == wq.addr[s], wq.en[s], 0))
+            # The read address is a mux of the Relocator's, either skid register's and the
+            # scan's: each is compared with the write's, and the compare selected after.
+            same = [reloc.rd_addr[s] == wq.addr[s], target.idx == wq.addr[s],
+                    *(candidates(ring[k].hash)[s] == wq.addr[s] for k in range(2))]
+            hit = Mux(reloc.busy, same[0], Mux(head_valid, Mux(skid.rd, same[3], same[2]),
+                                               same[1]))
+            m.d.sync += fwd_en[s].eq(Mux(hit, wq.en[s], 0))
             m.d.sync += [words[s][w].eq(Mux(fwd_en[s][w], fwd_entry, rd[s].data[w]))
                          for w in range(W)]
 
@@ -429,7 +435,6 @@ class GlobalFlowTable(wiring.Component):
             e = words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
             m.d.comb += [cmp.stored[n].eq(e.key), cmp.valid[n].eq(e.state != EntryState.INVALID)]
 
-        scan_word = p.bucket(Mux(s2.t1, words[0], words[1]))
 
         # The stash slot the op at D frees at this edge (see the stash writes at D).
         taken = Signal(S)
@@ -454,10 +459,12 @@ class GlobalFlowTable(wiring.Component):
             c.storable.eq(b_storable),
             # (The last way is always at or after the scan's first way: no compare, which
             # Verilator would flag as constant.)
-            c.old.eq(Cat(expired(scan_word[w].state, scan_word[w].timestamp, self.now,
-                                 self.timeout) & ((s2.way <= w) if w < (1 << p.way_bits) - 1
-                                                  else 1)
-                         for w in range(W))),
+            # Each sub-table's ways are judged, and the one the step examines selected after:
+            # a select of whole entries in front of the age subtractors was too deep.
+            c.old.eq(Mux(s2.t1, *(Cat(
+                expired(word[w].state, word[w].timestamp, self.now, self.timeout) &
+                ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
+                for w in range(W)) for word in words))),
             # A stash slot's age is judged here too, with the same `now` (an aging step's slot
             # cannot change under it: see the hazard notes).
             c.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, self.now,
