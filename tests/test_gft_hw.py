@@ -357,6 +357,24 @@ def test_aging_never_delays_a_request():
     assert timing[0] == timing[1]
 
 
+def test_requests_racing_aging_steps_of_their_buckets_cancel_them():
+    """Four buckets, a dozen keys, entries expiring a few cycles after their last touch, and
+    sparse requests on those keys: the scan examines the same buckets over and over, so
+    requests keep arriving on an empty issue buffer while a step on their bucket is in
+    flight. Each must cancel that step (or the step frees an entry the request has read);
+    the scoreboard places every free in the response order."""
+    for seed in range(3):
+        rng = seeded_rng(f"aging_race_{seed}")
+        dut = GlobalFlowTable(buckets=4, ways=2, stash=1, move_budget=1, timestamp_bits=8)
+        pool = keys(rng, 12)
+        requests = [Request(rng.choices((LOOKUP, RESERVE, UPDATE, DELETE), (3, 4, 2, 1))[0],
+                            rng.choice(pool), fid=n, tag=n & 0xFF,
+                            mask=frozenset({rng.choice(("fid", "touch"))}))
+                    for n in range(300)]
+        bench, _ = run(dut, requests, rng=rng, idle=0.9, timeout=2, now=lambda cycle: cycle)
+        assert bench.stats["aged_out"] > 50, bench.stats
+
+
 def test_aging_frees_in_sweep_order():
     rng = seeded_rng("aging_order")
     dut = GlobalFlowTable(buckets=8, ways=2, stash=0, move_budget=0)

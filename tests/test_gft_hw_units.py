@@ -18,7 +18,7 @@ from hdl.gft.aging import AgingScan, expired
 from hdl.gft.bucket import Placement
 from hdl.gft.compare import KeyCompare
 from hdl.gft.layouts import EntryState, GftParams, GftStatus
-from hdl.gft.queue import Queue
+from hdl.gft.queue import Queue, Skid
 from hdl.gft.relocate import Relocator
 from hdl.gft.stash import Stash
 from hdl.gft.table import GlobalFlowTable
@@ -450,5 +450,40 @@ def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer(depth):
                 got.append(o_payload)
                 held -= 1
         assert got == sent[:len(got)] and len(got) > 100 and full_seen > 10
+
+    simulate(dut, bench)
+
+
+def test_skid_views_agree_with_its_contents_every_cycle():
+    """The skid buffer's payload views (``entries``, ``held``, and ``ring`` with ``rd`` and
+    ``live``, which the GFT's hazard logic reads instead of the selected head) against a
+    reference list of what it holds, every cycle, under random offers and takes."""
+    rng = seeded_rng("skid")
+    dut = Skid(shape=8)
+
+    async def bench(ctx):
+        pending, n, got = [], 0, 0
+        for _ in range(400):
+            offer, take = rng.random() < 0.6, rng.random() < 0.5
+            ctx.set(dut.i.valid, offer)
+            ctx.set(dut.i.payload, n)
+            ctx.set(dut.o.ready, take)
+            await ctx.delay(1e-9)
+            held, entries, ring, rd, live = (ctx.get(x) for x in (
+                dut.held, dut.entries, dut.ring, dut.rd, dut.live))
+            assert held == [0b00, 0b01, 0b11][len(pending)]
+            assert [entries[k] for k in range(len(pending))] == pending
+            assert sorted(ring[k] for k in range(2) if live >> k & 1) == sorted(pending)
+            if pending:
+                assert ring[rd] == pending[0] and live >> rd & 1
+            i_ready, o_valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
+            await ctx.tick()
+            if take and o_valid:
+                pending.pop(0)
+                got += 1
+            if offer and i_ready:
+                pending.append(n)
+                n += 1
+        assert got > 100
 
     simulate(dut, bench)

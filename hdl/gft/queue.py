@@ -125,11 +125,12 @@ class Skid(wiring.Component):
         The held payloads, oldest first.
     held : ``Out(2)``
         Which entries hold a payload (``0b01``: one, ``0b11``: two).
-    ring : ``Out(ArrayLayout(shape, 2))``, ``rd`` : ``Out(1)``
+    ring : ``Out(ArrayLayout(shape, 2))``, ``rd`` : ``Out(1)``, ``live`` : ``Out(2)``
         The two registers as they are, and which of them is ``entries[0]``: ``entries`` is a
         mux selected by ``rd``, which so fans out to every payload bit. Logic that only looks
         at a few fields can work on ``ring[0]`` and ``ring[1]`` in parallel and apply ``rd``
-        last, keeping that net off the start of its path.
+        last, keeping that net off the start of its path. ``live`` says which registers of
+        ``ring`` hold a payload (in either order).
     """
 
     def __init__(self, *, shape):
@@ -140,6 +141,7 @@ class Skid(wiring.Component):
             "held": Out(2),
             "ring": Out(data.ArrayLayout(shape, 2)),
             "rd": Out(1),
+            "live": Out(2),
         })
 
     def elaborate(self, platform):
@@ -160,6 +162,7 @@ class Skid(wiring.Component):
             self.entries[1].eq(Mux(rd, ring[0], ring[1])),
             self.o.payload.eq(self.entries[0]),
             self.held.eq(Cat(count != 0, count == 2)),
+            *(self.live[k].eq((count == 2) | ((count == 1) & (rd == k))) for k in range(2)),
         ]
         for k in range(2):
             with m.If(take_in & (wr == k)):

@@ -390,8 +390,14 @@ class GlobalFlowTable(wiring.Component):
         # moves on; any request that could issue while it is at D is already in the issue
         # buffer or at the hash output when it is at C, and cancels it from there. (Checking
         # at issue against D instead would put the hazard compare in front of every commit.)
-        cancel = [issue_req & touches(s, 1, 1, h_i1, h_i2) & s.scan for s in stages[:3]]
-        next_up = [(skid.held[0], skid.entries[0].hash), (skid.held[1], skid.entries[1].hash),
+        # Both compares work on the skid's registers as they are (`ring`), with the one at the
+        # head selected after (`rd`), not on the head's hash behind that select.
+        def touches_ring(s, k):
+            return touches(s, 1, 1, *candidates(ring[k].hash))
+
+        cancel = [issue_req & s.scan & Mux(skid.rd, touches_ring(s, 1), touches_ring(s, 0))
+                  for s in stages[:3]]
+        next_up = [(skid.live[0], ring[0].hash), (skid.live[1], ring[1].hash),
                    (hasher.o_stream.valid, hasher.o_stream.payload.hash)]
         doomed = Cat(valid & touches(s3, 1, 1, *candidates(hash_value))
                      for valid, hash_value in next_up).any() & s3.scan
