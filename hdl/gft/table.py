@@ -455,13 +455,30 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [probe[0].eq(st.probe1 & ~taken), probe[1].eq(st.probe2 & ~taken)]
         c_extra = data.StructLayout({
             "storable": 1, "old": W, "stash_old": S, "now": p.timestamp_bits,
+            # Judged here from registers, so that C only combines them with the hit: where a
+            # new entry would go, and whether the request is refused whatever the lookup finds.
+            "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
+            "refuse": 1,
             "words": data.ArrayLayout(p.bucket, 2),
             # Stash-return candidates of each candidate bucket: the lowest two live slots that
             # name it, once the op now at D has taken its slot (one-hot).
             "ret_first": data.ArrayLayout(S, 2), "ret_second": data.ArrayLayout(S, 2),
         })
         c = Signal(c_extra, name="c_extra")
+        place = m.submodules.placement = Placement(ways=W)
+        m.d.comb += [
+            place.free1.eq(Cat(words[0][w].state == EntryState.INVALID for w in range(W))),
+            place.free2.eq(Cat(words[1][w].state == EntryState.INVALID for w in range(W))),
+        ]
+        req_b = s2.req
         m.d.sync += [
+            c.place.any.eq(place.any), c.place.second.eq(place.second),
+            c.place.way.eq(place.way), c.place.fills.eq(place.fills),
+            # RESERVE of an unstorable key or of an INVALID entry; UPDATE that writes INVALID.
+            c.refuse.eq(Mux(req_b.op == GftOp.RESERVE,
+                            ~b_storable | (req_b.state == EntryState.INVALID),
+                            (req_b.op == GftOp.UPDATE) & req_b.mask.state &
+                            (req_b.state == EntryState.INVALID))),
             c.storable.eq(b_storable),
             # (The last way is always at or after the scan's first way: no compare, which
             # Verilator would flag as constant.)
@@ -498,11 +515,7 @@ class GlobalFlowTable(wiring.Component):
         old_any, old_way = lowest(m, c.old, name="old")
         hit = h1_any | h2_any | hs_any
 
-        place = m.submodules.placement = Placement(ways=W)
-        m.d.comb += [
-            place.free1.eq(Cat(c.words[0][w].state == EntryState.INVALID for w in range(W))),
-            place.free2.eq(Cat(c.words[1][w].state == EntryState.INVALID for w in range(W))),
-        ]
+        place = c.place
 
         # The entry the op works on, as an AND-OR of one-hot picks rather than a mux tree
         # behind a priority encoder: a key is stored at most once, so `match` has at most one
@@ -591,7 +604,7 @@ class GlobalFlowTable(wiring.Component):
                                  nxt.count.misses.eq(~hit)]
                     with m.If(hit):
                         m.d.comb += nxt.status.eq(GftStatus.HIT)
-                    with m.Elif(~c.storable | (req_c.state == EntryState.INVALID)):
+                    with m.Elif(c.refuse):
                         m.d.comb += [nxt.status.eq(GftStatus.REFUSED), nxt.count.refused.eq(1)]
                     with m.Elif(place.any):
                         m.d.comb += [
@@ -605,7 +618,7 @@ class GlobalFlowTable(wiring.Component):
                     with m.Else():
                         m.d.comb += [nxt.push.eq(0), nxt.slow.eq(1)]
                 with m.Case(GftOp.UPDATE):
-                    with m.If(req_c.mask.state & (req_c.state == EntryState.INVALID)):
+                    with m.If(c.refuse):
                         m.d.comb += [nxt.status.eq(GftStatus.REFUSED), nxt.count.refused.eq(1)]
                     with m.Elif(hit):
                         m.d.comb += [nxt.status.eq(GftStatus.UPDATED), nxt.count.updates.eq(1),
