@@ -7,20 +7,33 @@ from amaranth.lib.wiring import In, Out
 from .layouts import EntryState
 
 
-__all__ = ["expired", "AgingScan"]
+__all__ = ["expiry_window", "expired", "AgingScan"]
 
 
-def expired(state, timestamp, now, timeout):
-    """Whether an entry is an expired TENTATIVE entry (combinational expression).
+def expiry_window(now, timeout, bits):
+    """The timestamps that are expired at ``now``, as a struct value (``lo``, ``hi``,
+    ``wrap``, ``on``) to register, then pass to :func:`expired`.
 
-    With ``d = (now - timestamp) mod 2**T`` (``T = len(timestamp)``), expired means
+    With ``d = (now - timestamp) mod 2**T`` (``T = bits``), expired means
     ``timeout < d < 2**(T-1)``: serial-number arithmetic, so a timestamp "ahead" of ``now``
-    reads as young, never as ancient (the model's ``_expired``). A ``timeout`` of
-    ``2**(T-1) - 1`` or more never expires anything.
+    reads as young, never as ancient (the model's ``_expired``). Those timestamps are the
+    cyclic interval ``[lo, hi] = [now - (2**(T-1) - 1), now - (timeout + 1)]``, which passes
+    through zero when ``lo > hi`` (``wrap``) and is empty (``on`` clear) when ``timeout >=
+    2**(T-1) - 1``. Working the interval out once, apart from the entries, leaves each entry
+    two compares side by side instead of a subtraction with a compare behind it.
     """
-    width = len(Value.cast(timestamp))
-    age = (Value.cast(now) - timestamp)[:width]
-    return (state == EntryState.TENTATIVE) & (age > timeout) & ~age[width - 1]
+    layout = data.StructLayout({"lo": bits, "hi": bits, "wrap": 1, "on": 1})
+    lo = (Value.cast(now) - ((1 << (bits - 1)) - 1))[:bits]
+    hi = (Value.cast(now) - timeout - 1)[:bits]
+    return layout, Cat(lo, hi, lo > hi, Value.cast(timeout) < (1 << (bits - 1)) - 1)
+
+
+def expired(state, timestamp, window):
+    """Whether an entry is an expired TENTATIVE entry (combinational), given a view of the
+    :func:`expiry_window` of the time it is judged at."""
+    above, below = timestamp >= window.lo, timestamp <= window.hi
+    return ((state == EntryState.TENTATIVE) & window.on &
+            Mux(window.wrap, above | below, above & below))
 
 
 class AgingScan(wiring.Component):

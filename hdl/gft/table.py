@@ -9,7 +9,7 @@ from ..hash.siphash import FlowHash
 from ..level import after_step
 from ..onehot import first_one, second_one, select
 from ..wire import FLOW_KEY
-from .aging import AgingScan, expired
+from .aging import AgingScan, expired, expiry_window
 from .bucket import Placement, lowest
 from .compare import KeyCompare
 from .layouts import STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus
@@ -139,7 +139,8 @@ class GlobalFlowTable(wiring.Component):
         SipHash key (see :class:`~hdl.hash.siphash.FlowHash`). Change it only while the table
         is empty: entries stay where the old secret put them.
     now : ``In(timestamp_bits)``
-        Current time, in the caller's ticks; sampled at D for timestamps and at B for aging.
+        Current time, in the caller's ticks; sampled at D for timestamps, and at R for aging
+        (registered with the window of expired timestamps worked out from it, used at B).
     timeout : ``In(timestamp_bits)``
         Age beyond which a TENTATIVE entry is freed; ``2**(T-1) - 1`` or more disables aging.
     stats : ``Out(params.stats)``
@@ -471,6 +472,12 @@ class GlobalFlowTable(wiring.Component):
             place.free2.eq(Cat(words[1][w].state == EntryState.INVALID for w in range(W))),
         ]
         req_b = s2.req
+        # The timestamps expired at `now`, worked out from `now` a cycle ahead and registered
+        # with it: the ages judged here, and the `now` reported with a free, are that cycle's.
+        window_layout, window_next = expiry_window(self.now, self.timeout, p.timestamp_bits)
+        window = Signal(window_layout)
+        now_b = Signal(p.timestamp_bits)
+        m.d.sync += [window.eq(window_next), now_b.eq(self.now)]
         m.d.sync += [
             c.place.any.eq(place.any), c.place.second.eq(place.second),
             c.place.way.eq(place.way), c.place.fills.eq(place.fills),
@@ -485,14 +492,14 @@ class GlobalFlowTable(wiring.Component):
             # Each sub-table's ways are judged, and the one the step examines selected after:
             # a select of whole entries in front of the age subtractors was too deep.
             c.old.eq(Mux(s2.t1, *(Cat(
-                expired(word[w].state, word[w].timestamp, self.now, self.timeout) &
+                expired(word[w].state, word[w].timestamp, window) &
                 ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
                 for w in range(W)) for word in words))),
             # A stash slot's age is judged here too, with the same `now` (an aging step's slot
             # cannot change under it: see the hazard notes).
-            c.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, self.now,
-                                       self.timeout) for j in range(S))),
-            c.now.eq(self.now),
+            c.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, window)
+                               for j in range(S))),
+            c.now.eq(now_b),
             c.words[0].eq(words[0]), c.words[1].eq(words[1]),
             *(c.ret_first[n].eq(first_one(probe[n] & ~taken)) for n in range(2)),
             *(c.ret_second[n].eq(second_one(probe[n] & ~taken)) for n in range(2)),
