@@ -302,6 +302,55 @@ def test_back_to_back_frees_never_return_one_stash_entry_twice(gap):
     assert bench.stats["stash_returns"] >= 1
 
 
+def stash_return_triple(rng, dut):
+    """Keys whose RESERVEs leave bucket entries A, A2 and O (pairwise disjoint candidates) and
+    three stash entries naming O's bucket, such that deleting A returns the second of them
+    and deleting A2 the first: ``(pool, A, A2, O)``. Deleted back to back, O's delete is at B
+    when A's commits and at C when A2's does, and must return the third."""
+    from sim.model.gft_ops import model_contents
+    for _ in range(5_000):
+        model, pool = model_for(dut), []
+        try:
+            while len(pool) < dut.params.capacity:
+                k = random_flow_key(rng)
+                model.insert(k, fid=len(pool))
+                pool.append(k)
+        except TableFull:
+            pass
+        contents = model_contents(model)
+        stash = {loc[1]: entry[7] for loc, entry in contents.items() if loc[0] == "stash"}
+        ways = {loc[0]: entry for loc, entry in contents.items() if loc[0] != "stash"}
+
+        def naming(bucket):
+            return sorted(slot for slot, buckets in stash.items() if bucket in buckets)
+
+        for y, o in ways.items():
+            if len(naming(y)) < 3:
+                continue
+            first, second = naming(y)[:2]
+            for x1, a in ways.items():
+                if x1 == y or naming(x1)[:1] != [second]:
+                    continue
+                for x2, a2 in ways.items():
+                    if x2 in (y, x1) or naming(x2)[:1] != [first]:
+                        continue
+                    sets = [set(a[7]), set(a2[7]), set(o[7])]
+                    if not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]):
+                        return pool, a[0], a2[0], o[0]
+    raise AssertionError(f"no three-way stash return race found in {dut.params}")
+
+
+def test_three_back_to_back_frees_pass_over_both_taken_stash_candidates():
+    rng = seeded_rng("stash_return_triple")
+    dut = GlobalFlowTable(buckets=8, ways=1, stash=4, move_budget=0)
+    pool, a, a2, o = stash_return_triple(rng, dut)
+    requests = [Request(RESERVE, k, fid=n) for n, k in enumerate(pool)]
+    requests += [Request(DELETE, a), Request(DELETE, a2), Request(DELETE, o)]
+    requests += [Request(LOOKUP, k) for k in pool]
+    bench, _ = run(dut, requests)
+    assert bench.stats["stash_returns"] >= 3
+
+
 def test_relocation_keeps_every_fid():
     rng = seeded_rng("relocation_fids")
     dut = GlobalFlowTable(buckets=8, ways=2, stash=2, move_budget=3)
