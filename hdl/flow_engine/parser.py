@@ -646,8 +646,15 @@ class Parser(wiring.Component):
         push = done & room
         pop = buffer.r_en & buffer.r_rdy
         m.d.sync += room.eq(after_step(buffer.level, push, pop, lambda n: n < buffer.depth))
+        # `tready` is a copy of `room` in a flip-flop of its own (its next value written the
+        # other way round, so that synthesis does not merge the two): `room` reaches every
+        # pipeline register, and whatever takes beats beside the parser (the flow engine's
+        # packet buffer) should not sit behind that net.
+        tready = Signal(init=1)
+        m.d.sync += tready.eq(~after_step(buffer.level, push, pop,
+                                          lambda n: n >= buffer.depth))
         m.d.comb += [
-            self.s_axis.tready.eq(room),
+            self.s_axis.tready.eq(tready),
             buffer.w_en.eq(push),
             buffer.w_data.eq(result.as_value()),
             self.result.valid.eq(buffer.r_rdy),
