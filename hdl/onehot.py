@@ -7,7 +7,7 @@ muxes for 16 fragment-table entries); these stay two or three LUT levels deep.
 from amaranth.hdl import *
 
 
-__all__ = ["select", "first_one", "second_one", "third_one"]
+__all__ = ["select", "first_one", "second_one"]
 
 
 def select(onehot, values):
@@ -30,43 +30,27 @@ def first_one(vector):
     return Cat(vector[i] & ~vector[:i].any() if i else vector[0] for i in range(len(vector)))
 
 
-def _at_least(bits, n):
-    """``(at least 1, ..., at least n)`` of ``bits`` set, as a balanced tree: each node
-    combines its halves' flags as ``at least k = OR over i + j = k of (a_i & b_j)`` (with
-    ``a_0 = b_0 = 1``), so the depth grows with the log of the width, not with its square like
-    an OR over every pair."""
+def _any_two(bits):
+    """(at least one, at least two) of ``bits`` set, as a balanced tree: each node combines its
+    halves as ``(a1 | b1, a2 | b2 | (a1 & b1))``, so the depth grows with the log of the width,
+    not with the square of it like an OR over every pair."""
     if len(bits) == 1:
-        return [bits[0]] + [C(0, 1)] * (n - 1)
+        return bits[0], C(0, 1)
     half = len(bits) // 2
-    a = [C(1, 1)] + _at_least(bits[:half], n)
-    b = [C(1, 1)] + _at_least(bits[half:], n)
-    return [Cat(a[i] & b[k - i] for i in range(k + 1)).any() for k in range(1, n + 1)]
-
-
-def _nth_one(vector, n):
-    """The ``n``-th lowest set bit of ``vector`` alone (``n`` from 1), zero when fewer are set:
-    each bit is set when it is and exactly ``n - 1`` below it are, worked out beside the
-    lower ones rather than behind them (``first_one(v & ~first_one(v))`` is twice as deep)."""
-    vector = Value.cast(vector)
-    bits = []
-    for i in range(len(vector)):
-        if i < n - 1:
-            bits.append(C(0, 1))
-            continue
-        if n == 1:
-            below_ok = ~vector[:i].any() if i else C(1, 1)
-        else:
-            counts = _at_least([vector[k] for k in range(i)], n)
-            below_ok = counts[n - 2] & ~counts[n - 1]
-        bits.append(vector[i] & below_ok)
-    return Cat(bits)
+    a1, a2 = _any_two(bits[:half])
+    b1, b2 = _any_two(bits[half:])
+    return a1 | b1, a2 | b2 | (a1 & b1)
 
 
 def second_one(vector):
-    """The second-lowest set bit of ``vector`` alone, zero when fewer than two are set."""
-    return _nth_one(vector, 2)
+    """The second-lowest set bit of ``vector`` alone, zero when fewer than two are set.
 
-
-def third_one(vector):
-    """The third-lowest set bit of ``vector`` alone, zero when fewer than three are set."""
-    return _nth_one(vector, 3)
+    Each bit is set when it is and exactly one below it is, worked out beside
+    :func:`first_one` rather than behind it (``first_one(v & ~first_one(v))`` is twice as
+    deep); "exactly one below" comes from :func:`_any_two` over the bits below."""
+    vector = Value.cast(vector)
+    bits = [C(0, 1)]
+    for i in range(1, len(vector)):
+        one, two = _any_two([vector[k] for k in range(i)])
+        bits.append(vector[i] & one & ~two)
+    return Cat(bits)

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..hash.siphash import FlowHash
 from ..level import after_step
-from ..onehot import first_one, second_one, select, third_one
+from ..onehot import first_one, second_one, select
 from ..wire import FLOW_KEY
 from .aging import AgingScan, expired, expiry_window
 from .bucket import Placement, lowest
@@ -303,14 +303,9 @@ class GlobalFlowTable(wiring.Component):
                 m.d.sync += [clearing.eq(0), clear_idx.eq(0)]
         m.d.comb += self.initialising.eq(clearing)
 
-        # A RESERVE that may need the slow path holds issue from the cycle after it issues
-        # until it has left D (the Relocator's `busy` follows on if it starts): a flip-flop,
-        # not an OR over the stages in front of the issue decision.
-        slow_ahead = Signal()
-        head_maybe_slow = (head_valid & (head.req.op == GftOp.RESERVE) &
-                           full[0].bit_select(h_i1, 1) & full[1].bit_select(h_i2, 1))
         blocked = Signal()
-        m.d.comb += blocked.eq(clearing | reloc.busy | slow_ahead)
+        m.d.comb += blocked.eq(clearing | reloc.busy |
+                               Cat(s.valid & s.maybe_slow for s in stages).any())
 
         # The bucket hazard of the request at the head is worked out a cycle ahead, into a
         # flip-flop, for each request that can be at the head then (the same one, the next one
@@ -383,17 +378,13 @@ class GlobalFlowTable(wiring.Component):
             s1.valid.eq(issue_req | issue_scan),
             s1.scan.eq(~head_valid), s1.scan_stash.eq(target.stash),
             s1.writer.eq(head_writer),     # an aging step is never one: requests cancel it
-            s1.maybe_slow.eq(head_maybe_slow),
+            s1.maybe_slow.eq(head_valid & (head.req.op == GftOp.RESERVE) &
+                             full[0].bit_select(h_i1, 1) & full[1].bit_select(h_i2, 1)),
             s1.t1.eq(head_valid | scan_t1), s1.t2.eq(head_valid | scan_t2),
             s1.i1.eq(Mux(head_valid, h_i1, scan_i1)), s1.i2.eq(Mux(head_valid, h_i2, scan_i2)),
             s1.slot.eq(target.slot), s1.way.eq(target.way),
             s1.req.eq(head.req),
         ]
-
-        with m.If(issue_req & head_maybe_slow):
-            m.d.sync += slow_ahead.eq(1)
-        with m.Elif(s4.valid & s4.maybe_slow):
-            m.d.sync += slow_ahead.eq(0)
 
         # An aging step in flight must never commit after a request that read its bucket
         # before the commit. A request issued while the step is at R, B or C cancels it as it
@@ -463,8 +454,6 @@ class GlobalFlowTable(wiring.Component):
         probe = Signal(data.ArrayLayout(S, 2))
         m.d.comb += [st.probe_i1.eq(s1.i1), st.probe_i2.eq(s1.i2)]
         m.d.sync += [probe[0].eq(st.probe1 & ~taken), probe[1].eq(st.probe2 & ~taken)]
-        lowest3 = [(first_one(probe[n]), second_one(probe[n]), third_one(probe[n]))
-                   for n in range(2)]
         c_extra = data.StructLayout({
             "storable": 1, "old": W, "stash_old": S, "now": p.timestamp_bits,
             # Judged here from registers, so that C only combines them with the hit: where a
@@ -512,13 +501,8 @@ class GlobalFlowTable(wiring.Component):
                                for j in range(S))),
             c.now.eq(now_b),
             c.words[0].eq(words[0]), c.words[1].eq(words[1]),
-            # The lowest two of `probe & ~taken`, from the lowest three of `probe` (worked out
-            # beside `taken`, which is late): `taken` has at most one bit set, so it can only
-            # move the first up to the second, or the second up to the third.
-            *(c.ret_first[n].eq(Mux((lowest3[n][0] & taken).any(), lowest3[n][1],
-                                    lowest3[n][0])) for n in range(2)),
-            *(c.ret_second[n].eq(Mux(((lowest3[n][0] | lowest3[n][1]) & taken).any(),
-                                     lowest3[n][2], lowest3[n][1])) for n in range(2)),
+            *(c.ret_first[n].eq(first_one(probe[n] & ~taken)) for n in range(2)),
+            *(c.ret_second[n].eq(second_one(probe[n] & ~taken)) for n in range(2)),
         ]
 
         # --- C: hits, selection, placement, stash-return candidates, and the plan for D -----
