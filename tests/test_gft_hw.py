@@ -260,13 +260,11 @@ def test_table_full_is_an_explicit_counted_outcome_and_overwrites_nothing():
             assert r.status == GftStatus.MISS
 
 
-def stash_return_race(rng, dut):
-    """Keys whose RESERVEs leave a stash entry naming two buckets whose ways hold entries A and
-    B with disjoint candidates: ``(pool, A, B)``. Deleting A then B back to back, each delete
-    returns a stash entry into the bucket it frees, and the first candidate of B's bucket is
-    the very entry A's delete takes."""
+def filled_tables(rng, dut, attempts=5_000):
+    """``(pool, contents)`` of model tables filled with random keys until the first FULL (or
+    to capacity), a new one each time: ``contents`` is :func:`model_contents`."""
     from sim.model.gft_ops import model_contents
-    for _ in range(5_000):
+    for _ in range(attempts):
         model, pool = model_for(dut), []
         try:
             while len(pool) < dut.params.capacity:
@@ -275,7 +273,15 @@ def stash_return_race(rng, dut):
                 pool.append(k)
         except TableFull:
             pass
-        contents = model_contents(model)
+        yield pool, model_contents(model)
+
+
+def stash_return_race(rng, dut):
+    """Keys whose RESERVEs leave a stash entry naming two buckets whose ways hold entries A and
+    B with disjoint candidates: ``(pool, A, B)``. Deleting A then B back to back, each delete
+    returns a stash entry into the bucket it frees, and the first candidate of B's bucket is
+    the very entry A's delete takes."""
+    for pool, contents in filled_tables(rng, dut):
         stash = sorted((loc[1], entry[7]) for loc, entry in contents.items()
                        if loc[0] == "stash")
         for slot, buckets in stash:
@@ -307,17 +313,7 @@ def stash_return_triple(rng, dut):
     three stash entries naming O's bucket, such that deleting A returns the second of them
     and deleting A2 the first: ``(pool, A, A2, O)``. Deleted back to back, O's delete is at B
     when A's commits and at C when A2's does, and must return the third."""
-    from sim.model.gft_ops import model_contents
-    for _ in range(5_000):
-        model, pool = model_for(dut), []
-        try:
-            while len(pool) < dut.params.capacity:
-                k = random_flow_key(rng)
-                model.insert(k, fid=len(pool))
-                pool.append(k)
-        except TableFull:
-            pass
-        contents = model_contents(model)
+    for pool, contents in filled_tables(rng, dut):
         stash = {loc[1]: entry[7] for loc, entry in contents.items() if loc[0] == "stash"}
         ways = {loc[0]: entry for loc, entry in contents.items() if loc[0] != "stash"}
 
