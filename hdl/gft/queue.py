@@ -120,13 +120,11 @@ class Skid(wiring.Component):
     -------
     i : ``In(stream.Signature(shape))``
     o : ``Out(stream.Signature(shape))``
-        ``o.payload`` is ``entries[0]``.
-    entries : ``Out(ArrayLayout(shape, 2))``
-        The held payloads, oldest first.
+        ``o.payload`` is the oldest held payload.
     held : ``Out(2)``
-        Which entries hold a payload (``0b01``: one, ``0b11``: two).
+        How many payloads are held (``0b01``: one, ``0b11``: two).
     ring : ``Out(ArrayLayout(shape, 2))``, ``rd`` : ``Out(1)``, ``live`` : ``Out(2)``
-        The two registers as they are, and which of them is ``entries[0]``: ``entries`` is a
+        The two registers as they are, and which of them is at the head: ``o.payload`` is a
         mux selected by ``rd``, which so fans out to every payload bit. Logic that only looks
         at a few fields can work on ``ring[0]`` and ``ring[1]`` in parallel and apply ``rd``
         last, keeping that net off the start of its path. ``live`` says which registers of
@@ -137,7 +135,6 @@ class Skid(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(shape)),
             "o": Out(stream.Signature(shape)),
-            "entries": Out(data.ArrayLayout(shape, 2)),
             "held": Out(2),
             "ring": Out(data.ArrayLayout(shape, 2)),
             "rd": Out(1),
@@ -158,9 +155,7 @@ class Skid(wiring.Component):
         m.d.comb += [
             self.i.ready.eq(count != 2),
             self.o.valid.eq(count != 0),
-            self.entries[0].eq(Mux(rd, ring[1], ring[0])),
-            self.entries[1].eq(Mux(rd, ring[0], ring[1])),
-            self.o.payload.eq(self.entries[0]),
+            self.o.payload.eq(Mux(rd, ring[1], ring[0])),
             self.held.eq(Cat(count != 0, count == 2)),
             *(self.live[k].eq((count == 2) | ((count == 1) & (rd == k))) for k in range(2)),
         ]
