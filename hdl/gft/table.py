@@ -365,13 +365,17 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += issue_scan.eq(~head_valid & ~blocked & ~scan_inflight & aged_q.i.ready &
                                   ~scan_waits & (scan_slot_ok | ~target.stash))
 
+        # Each sub-table's read address: the Relocator's while it runs, else the head
+        # request's (in either skid register, `rd` picks), else the aging step's. The same
+        # choice steers the forwarding compare at B, over per-source compares.
+        def read_source(s, f):
+            """``f(address)`` of the source sub-table ``s`` reads from this cycle."""
+            heads = [f(candidates(ring[k].hash)[s]) for k in range(2)]
+            return Mux(reloc.busy, f(reloc.rd_addr[s]),
+                       Mux(head_valid, Mux(skid.rd, heads[1], heads[0]), f(target.idx)))
+
         for s in range(2):
-            with m.If(reloc.busy):
-                m.d.comb += rd[s].addr.eq(reloc.rd_addr[s])
-            with m.Elif(head_valid):
-                m.d.comb += rd[s].addr.eq((h_i1, h_i2)[s])
-            with m.Else():
-                m.d.comb += rd[s].addr.eq(target.idx)
+            m.d.comb += rd[s].addr.eq(read_source(s, lambda address: address))
 
         # Only `valid` depends on the issue decision; the rest loads every cycle.
         m.d.sync += [
@@ -423,13 +427,10 @@ class GlobalFlowTable(wiring.Component):
         fwd_entry = Signal(p.entry)
         m.d.sync += fwd_entry.eq(wq.entry)
         for s in range(2):
-            # The read address is a mux of the Relocator's, either skid register's and the
-            # scan's: each is compared with the write's, and the compare selected after.
-            same = [reloc.rd_addr[s] == wq.addr[s], target.idx == wq.addr[s],
-                    *(candidates(ring[k].hash)[s] == wq.addr[s] for k in range(2))]
-            hit = Mux(reloc.busy, same[0], Mux(head_valid, Mux(skid.rd, same[3], same[2]),
-                                               same[1]))
-            m.d.sync += fwd_en[s].eq(Mux(hit, wq.en[s], 0))
+            # Each source's address is compared with the write's, and the compare selected
+            # after, not the selected address compared.
+            same = read_source(s, lambda address: address == wq.addr[s])
+            m.d.sync += fwd_en[s].eq(Mux(same, wq.en[s], 0))
             m.d.sync += [words[s][w].eq(Mux(fwd_en[s][w], fwd_entry, rd[s].data[w]))
                          for w in range(W)]
 
@@ -441,7 +442,6 @@ class GlobalFlowTable(wiring.Component):
         for n in range(2 * W + S):
             e = words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
             m.d.comb += [cmp.stored[n].eq(e.key), cmp.valid[n].eq(e.state != EntryState.INVALID)]
-
 
         # The stash slot the op at D frees at this edge (see the stash writes at D).
         taken = Signal(S)
@@ -487,10 +487,10 @@ class GlobalFlowTable(wiring.Component):
                             (req_b.op == GftOp.UPDATE) & req_b.mask.state &
                             (req_b.state == EntryState.INVALID))),
             c.storable.eq(b_storable),
-            # (The last way is always at or after the scan's first way: no compare, which
-            # Verilator would flag as constant.)
             # Each sub-table's ways are judged, and the one the step examines selected after:
-            # a select of whole entries in front of the age subtractors was too deep.
+            # a select of whole entries in front of the age compares was too deep. (The last
+            # way is always at or after the scan's first way: no compare, which Verilator
+            # would flag as constant.)
             c.old.eq(Mux(s2.t1, *(Cat(
                 expired(word[w].state, word[w].timestamp, window) &
                 ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
