@@ -250,7 +250,7 @@ def test_command_receiver_classifies_every_fabric_frame_as_the_model(request, da
             await ctx.tick()
             cycle += 1
         ctx.set(dut.fabric_in.tvalid, 0)
-        await ctx.tick().repeat(3)
+        await ctx.tick().repeat(CommandReceiver.LATENCY)   # the last frames' counts
         result.update({name: ctx.get(getattr(dut.stats, name)) for name in RX_STATS})
 
     simulate(dut, bench)

@@ -429,10 +429,13 @@ def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config)
 
 # --- Queue ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4, 8])
-def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer(depth):
-    rng = seeded_rng(f"queue{depth}")
-    dut = Queue(shape=8, depth=depth)
+@pytest.mark.parametrize("depth, width", [(1, 8), (2, 8), (3, 8), (4, 8), (8, 8),
+                                          (2, 2 * Queue.CHUNK + 5), (5, 3 * Queue.CHUNK)])
+def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer(depth, width):
+    # Wider payloads span several of the queue's RAMs, each with its own pointers.
+    rng = seeded_rng(f"queue{depth}x{width}")
+    dut = Queue(shape=width, depth=depth)
+    payloads = [rng.getrandbits(width) for _ in range(250)]
 
     async def bench(ctx):
         sent, got, n, held = [], [], 0, 0
@@ -443,7 +446,7 @@ def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer(depth):
             fill = (cycle // 50) % 2 == 0
             offer = n < 250 and rng.random() < (0.8 if fill else 0.3)
             ctx.set(dut.i.valid, offer)
-            ctx.set(dut.i.payload, n)
+            ctx.set(dut.i.payload, payloads[min(n, 249)])
             take = rng.random() < (0.3 if fill else 0.8)
             ctx.set(dut.o.ready, take)
             _, _, i_ready, level, o_valid, o_payload = await ctx.tick().sample(
@@ -451,7 +454,7 @@ def test_queue_keeps_order_and_ready_does_not_wait_for_the_consumer(depth):
             assert level == held and i_ready == (held < depth) and o_valid == (held > 0)
             full_seen += held == depth
             if offer and i_ready:
-                sent.append(n)
+                sent.append(payloads[n])
                 n += 1
                 held += 1
             if take and o_valid:

@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gft.queue import Queue
+from ..onehot import select
 from .axis import AxiStreamSignature
 
 
@@ -36,7 +37,10 @@ class FrameAssembler(wiring.Component):
     previous word) followed by the first ``L - s`` bytes of the next word. Because ``s`` is a
     constant of each kind, putting a word after the carry is a fixed wiring per kind, not a
     barrel shifter. A last beat with only carried bytes follows when the packet's last bytes
-    fell into the carry.
+    fell into the carry. Only the carry (at most ``L - 1`` bytes) is loaded per beat: the prefix
+    stays where the job put it, and a one-hot register picks each beat's bytes (a prefix beat,
+    the prefix's tail then the first word, or the carry then the next word), so that the
+    decision to send a beat reaches as few flip-flops as it can.
 
     Throughput and backpressure
     ---------------------------
@@ -91,9 +95,10 @@ class FrameAssembler(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L = self._lanes
-        # (F, s) of each kind, and the carry register, as wide as any prefix rounded up to beats.
+        # (F, s) of each kind: F beats of prefix only, then ``s`` prefix bytes carried over.
         splits = [divmod(p, L) for p in self._prefix_lengths]
-        head_lanes = L * max(f + (s > 0) for f, s in splits)
+        prefix_beats = max(f for f, _ in splits)
+        carry_lanes = max(1, max(s for _, s in splits))
         job = self.jobs.payload
 
         beat = data.StructLayout({"tdata": 8 * L, "tkeep": L, "tlast": 1,
@@ -114,21 +119,35 @@ class FrameAssembler(wiring.Component):
         # derived from them can be registered too: ``free_beat`` (the next beat, if there is
         # room, needs no word: a prefix beat or the carry-only last beat) and ``word_beat`` (it
         # needs one). Whether a beat goes out is then one LUT of flip-flops and ``words.valid``,
-        # which shortens the path into the output queue's level, the slowest of this block.
+        # which shortens the path into the output queue's level.
         busy, busy_next = Signal(), Signal()
         in_prefix, in_prefix_next = Signal(), Signal()   # else in the words (or the last beat)
         emit, emit_next = Signal(), Signal()
-        head = Signal(8 * head_lanes, reset_less=True)
-        kind = Signal.like(job.kind)
-        full_left = Signal(range(max(f for f, _ in splits) + 1))
-        words_left = Signal.like(job.words)
         more, more_next = Signal(), Signal()     # words_left != 0
         free_beat = Signal()
         word_beat = Signal()
+        # The prefix stays where the job put it, and the bytes of a beat are chosen by
+        # ``source``: it is loaded while the assembler is idle (enable: ``~busy``, one
+        # flip-flop) and never shifted, so no beat decision (``room``, ``words.valid``) reaches
+        # its hundreds of enables. Only ``carry``, at most ``L - 1`` bytes, moves: it holds the
+        # last ``carry_lanes`` bytes of the last word taken, loaded when a word is taken and
+        # then only (a kind carrying ``s`` bytes reads its top ``s``, so what it loads, and
+        # when, is the same for every kind).
+        prefix = Signal(8 * max(self._prefix_lengths), reset_less=True)
+        carry = Signal(8 * carry_lanes, reset_less=True)
+        # What this beat's bytes are, one-hot flip-flops that each steer the data straight
+        # (a decoded select there was the block's slowest path): prefix beat ``n`` (bit ``n``);
+        # for kind ``k``, the prefix's tail then the first word (bit ``prefix_beats + k``), or
+        # the carry then the next word (bit ``prefix_beats + K + k``).
+        K = len(splits)
+        source = Signal(prefix_beats + 2 * K)
+        kind_oh = Signal(K)
+        full_left = Signal(range(prefix_beats + 1))
+        words_left = Signal.like(job.words)
         rem = Signal(TOTAL_WIDTH)     # bytes of the frame not yet sent
         last = Signal()               # rem <= L: the next beat is the frame's last
         # ``more`` and ``last`` are kept in flip-flops, not compared from the counts, because
-        # they decide (with ``room``) whether ``head``, hundreds of flip-flops, loads.
+        # they decide (with ``room``) whether a beat goes out.
         user = Signal.like(job.user)
 
         def lanes(value, lo, hi):
@@ -144,6 +163,14 @@ class FrameAssembler(wiring.Component):
                      more.eq(more_next),
                      free_beat.eq(busy_next & emit_next & (in_prefix_next | ~more_next)),
                      word_beat.eq(busy_next & emit_next & ~in_prefix_next & more_next)]
+        with m.If(~busy):
+            # Whatever the jobs stream offers; used only once a job is taken (at this edge).
+            job_kind_oh = Cat(job.kind == k for k in range(K))
+            m.d.sync += [prefix.eq(job.prefix), kind_oh.eq(job_kind_oh),
+                         source.eq(Mux(fulls[job.kind] != 0, 1, job_kind_oh << prefix_beats)),
+                         user.eq(job.user), words_left.eq(job.words), rem.eq(job.total),
+                         last.eq(job.total <= L)]
+            m.d.sync += full_left.eq(fulls[job.kind])
         with m.If(self.jobs.valid & ~busy):
             first_full = fulls[job.kind]
             m.d.comb += [
@@ -151,18 +178,11 @@ class FrameAssembler(wiring.Component):
                 emit_next.eq(job.emit), in_prefix_next.eq(first_full != 0),
                 more_next.eq(job.words != 0),
             ]
-            m.d.sync += [
-                head.eq(job.prefix), kind.eq(job.kind), full_left.eq(first_full),
-                words_left.eq(job.words), rem.eq(job.total),
-                last.eq(job.total <= L), user.eq(job.user),
-            ]
 
         # --- one beat out ----------------------------------------------------------------------
 
         # Room in the output queue for this cycle's beat: the queue's ``i.ready``, a flip-flop
-        # worked out from the last cycle's level, push and pop (exact, not a bound). With
-        # ``more`` and ``last`` below, it is what lets ``head`` load from two LUT levels of
-        # flip-flops.
+        # worked out from the last cycle's level, push and pop (exact, not a bound).
         room = out_q.i.ready
         out = out_q.i.payload
         m.d.comb += [
@@ -184,7 +204,16 @@ class FrameAssembler(wiring.Component):
         # The beat of this cycle, if any: the same choice as the branches below make, from the
         # two flags (see above), for the output queue's ``valid``.
         step = room & (free_beat | (word_beat & self.words.valid))
+        take_word = Signal()        # a word goes out in this beat: one LUT of flip-flops
+        m.d.comb += take_word.eq(room & word_beat & self.words.valid)
         m.d.comb += out_q.i.valid.eq(step)
+        m.d.comb += out.tdata.eq(select(source, [
+            *(lanes(prefix, n * L, n * L + L) for n in range(prefix_beats)),
+            # The carried bytes, then the first ``L - s`` bytes of the word; the word's last
+            # ``s`` bytes are carried to the next beat. A fixed wiring per kind.
+            *(Cat(lanes(prefix, f * L, f * L + s), lanes(word, 0, L - s)) for f, s in splits),
+            *(Cat(lanes(carry, carry_lanes - s, carry_lanes), lanes(word, 0, L - s))
+              for _, s in splits)]))
         with m.If(busy & ~emit):
             # A dropped packet: take its words, one per clock.
             m.d.comb += self.words.ready.eq(1)
@@ -193,27 +222,23 @@ class FrameAssembler(wiring.Component):
                 with m.If(words_left == 1):
                     m.d.comb += busy_next.eq(0)
         with m.Elif(busy & in_prefix):
-            m.d.comb += out.tdata.eq(lanes(head, 0, L))
             with m.If(room):
-                m.d.sync += [head.eq(head >> (8 * L)), full_left.eq(full_left - 1),
-                             *next_beat()]
+                m.d.sync += [source.eq(source << 1), full_left.eq(full_left - 1), *next_beat()]
                 with m.If(full_left == 1):
                     m.d.comb += in_prefix_next.eq(0)
+                    m.d.sync += source.eq(kind_oh << prefix_beats)
                 m.d.comb += done.eq(last)
         with m.Elif(busy):
             m.d.comb += self.words.ready.eq(room & word_beat)
-            with m.Switch(kind):
-                for k, (_, s) in enumerate(splits):
-                    with m.Case(k):
-                        m.d.comb += out.tdata.eq(Cat(lanes(head, 0, s), lanes(word, 0, L - s)))
-                        with m.If(step & have_word):
-                            m.d.sync += head.eq(Cat(lanes(word, L - s, L),
-                                                    C(0, 8 * (head_lanes - s))))
             with m.If(step):
-                m.d.sync += next_beat()
+                m.d.sync += [source.eq(kind_oh << (prefix_beats + K)), *next_beat()]
                 with m.If(have_word):
                     m.d.sync += next_word()
                 m.d.comb += done.eq(last)
         with m.If(done):
             m.d.comb += busy_next.eq(0)
+        # Outside the branches above (``word_beat`` implies the last one): the enable of
+        # ``carry`` is ``take_word`` or ``~busy`` (a job's load), nothing deeper.
+        with m.If(take_word):
+            m.d.sync += carry.eq(lanes(word, L - carry_lanes, L))
         return m

@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gft.queue import Queue
+from ..onehot import select
 from ..wire import COUNTER_RECORD, FID, FLOW_KEY, FRAME_HEADER, MESSAGES, PPM_SLOT, MsgType, Unit
 from .axis import AxiStreamSignature, kept_bytes, network_order
 from .lft import LftOp
@@ -19,6 +20,11 @@ RX_STATS = ("bad_frames", "unauthorised", "unexpected", "flow_adds", "flow_delet
 
 _HEADER = FRAME_HEADER.nbytes
 _LENGTH_WIDTH = 17          # frame bytes, saturating: beyond any header length + 16
+
+
+def times(value, constant):
+    """``value * constant`` as shifts and adds (no multiplier block)."""
+    return sum((value << i for i in range(constant.bit_length()) if constant >> i & 1), C(0, 1))
 
 
 def _field_byte(body, name, inner=None):
@@ -66,9 +72,10 @@ class CommandReceiver(wiring.Component):
 
     Latency and backpressure
     ------------------------
-    A frame is judged in three registered steps after its ``tlast`` beat transferred; its
-    command enters a four-entry queue at the end of the third and is offered on ``commands``
-    from the fourth cycle after that beat; the counters count at the same edge.
+    A frame is judged in five registered steps after its ``tlast`` beat transferred
+    (:attr:`LATENCY`); its command enters a six-entry queue at the end of the fifth and is
+    offered on ``commands`` from the sixth cycle after that beat; the counters count at the
+    same edge.
     ``fabric_in.tready`` is a flip-flop: high while the queue has room for the command of a
     frame ending now after those of the frames still being judged.
 
@@ -86,6 +93,10 @@ class CommandReceiver(wiring.Component):
     stats : ``Out(stats_layout)``
         :data:`RX_STATS`, 32 bits each, wrapping.
     """
+
+    LATENCY = 5
+    """Clock edges after the one that transfers a frame's ``tlast`` beat, up to and including
+    the one at which its command enters the queue and the counters count it."""
 
     def __init__(self, *, data_width=256):
         if not isinstance(data_width, int) or isinstance(data_width, bool) or \
@@ -110,7 +121,7 @@ class CommandReceiver(wiring.Component):
                              for nbytes, packet, records in checks.values())
         beats = -(-keep // lanes)
 
-        out_q_depth = 4
+        out_q_depth = 6
         out_q = m.submodules.command_queue = Queue(shape=self.command_layout, depth=out_q_depth)
         wiring.connect(m, out_q.o, wiring.flipped(self.commands))
         take = axis.tvalid & axis.tready
@@ -136,35 +147,51 @@ class CommandReceiver(wiring.Component):
             """The packed value of ``nbytes`` wire bytes from ``offset``."""
             return network_order(held[8 * offset:8 * (offset + nbytes)])
 
-        # --- the checks of sim.wire.decode, in three registered steps --------------------------
+        # --- the checks of sim.wire.decode, in five registered steps ---------------------------
 
-        # Step 1, the cycle after the last beat (``held`` may take the next frame's first beat
-        # at its end, so everything the later steps need is registered here): the bytes after
-        # the body, ``rest`` (the frame's length less the header and the body of its type: one
-        # subtraction per body size, side by side, then a choice), the trailer fields.
+        # Five registered steps, each a few LUT levels deep (a subtraction, a choice by type
+        # and a compare in one or two steps were this block's slowest paths):
+        # 1. the cycle after the last beat (``held`` may take the next frame's first beat at its
+        #    end, so everything the later steps need is registered here): the frame's type,
+        #    decoded one-hot, and the fields the types read, each where its type has it;
+        # 2. what the type says: the bytes it needs up to the end of its body (``need``) and
+        #    the bytes that must follow the body (``expected``: the attached packet's length,
+        #    the counter records', or none); the header's length plus the header;
+        # 3. the bytes after the body, ``rest``, a subtraction of flip-flops;
+        # 4. the compares;
+        # 5. the verdict, from flip-flops: the command enters the queue, the counters count.
+        # A body cut short leaves a negative ``rest``, which no expected count equals, so that
+        # check needs no term of its own.
         ended = Signal()
         m.d.sync += ended.eq(take & axis.tlast)
         header = FRAME_HEADER.layout(wire(0, _HEADER))
         body = MESSAGES[MsgType.FLOW_ADD].body
         assert MESSAGES[MsgType.FLOW_DELETE].body.layout == body.layout
         fields = body.layout(wire(_HEADER, body.nbytes))
-        record_counts = {records for _, _, records in checks.values() if records}
-        assert len(record_counts) == 1, "every counter message has its count in one place"
-        (count_offset, count_width), = record_counts
+        types = list(checks.items())
+        # The fields that follow a body, by where they are, each read once.
+        trailers = sorted({(_HEADER + f[0], f[1] // 8)
+                           for _, (_, packet, records) in types for f in (packet, records) if f})
+        record_field = {(_HEADER + f[0], f[1] // 8) for _, (_, _, f) in types if f}
+        assert len(record_field) == 1, "every counter message has its count in one place"
+        record_field, = record_field
+
+        common = {"valid": 1, "short": 1, "is_add": 1, "is_change": 1, "from_ppm": 1,
+                  "command": self.command_layout, "frame_length": _LENGTH_WIDTH}
         step1 = Signal(data.StructLayout({
-            "valid": 1, "short": 1, "known": 1, "length_ok": 1, "rest": signed(_LENGTH_WIDTH + 1),
-            "packet": 1, "records": 1, "packet_length": 16, "record_bytes": 16,
-            "is_add": 1, "is_change": 1, "from_ppm": 1, "command": self.command_layout,
-        }))
+            **common, "type_oh": len(types), "header_length": 16,
+            "trailers": data.ArrayLayout(16, len(trailers))}))
         is_add = header.type == MsgType.FLOW_ADD
-        rests = {nbytes: frame_length - (_HEADER + nbytes) for nbytes, _, _ in checks.values()}
         m.d.sync += [
             step1.valid.eq(ended),
-            step1.short.eq(frame_length < _HEADER), step1.known.eq(0),
-            step1.length_ok.eq(header.length + _HEADER == frame_length),
-            step1.packet.eq(0), step1.records.eq(0),
-            step1.record_bytes.eq(wire(_HEADER + count_offset, count_width // 8) *
-                                  COUNTER_RECORD.nbytes),
+            step1.short.eq(frame_length < _HEADER),
+            step1.frame_length.eq(frame_length), step1.header_length.eq(header.length),
+            step1.type_oh.eq(Cat(header.type == msg_type for msg_type, _ in types)),
+            # The record count becomes bytes here, by shifts and adds of the count's
+            # flip-flops (a ``*`` maps to a DSP block, 4 ns on its own).
+            *(step1.trailers[n].eq(times(wire(offset, nbytes), COUNTER_RECORD.nbytes)
+                                   if (offset, nbytes) == record_field else wire(offset, nbytes))
+              for n, (offset, nbytes) in enumerate(trailers)),
             step1.is_add.eq(is_add),
             step1.is_change.eq(is_add | (header.type == MsgType.FLOW_DELETE)),
             step1.from_ppm.eq((header.src.slot == PPM_SLOT) &
@@ -172,50 +199,65 @@ class CommandReceiver(wiring.Component):
             step1.command.op.eq(Mux(is_add, LftOp.ADD, LftOp.DELETE)),
             step1.command.key.eq(fields.key), step1.command.fid.eq(fields.fid),
         ]
-        with m.Switch(header.type):
-            for msg_type, (nbytes, packet, records) in checks.items():
-                with m.Case(msg_type):
-                    m.d.sync += [step1.known.eq(1), step1.rest.eq(rests[nbytes]),
-                                 step1.records.eq(records is not None)]
-                    if packet:
-                        offset, width = packet
-                        m.d.sync += [step1.packet.eq(1), step1.packet_length.eq(
-                            wire(_HEADER + offset, width // 8))]
 
-        # Step 2: the bytes after the body are the attached packet, the counter records, or
-        # none. A body cut short leaves a negative ``rest``, which none of them equals, so that
-        # check needs no term of its own.
-        step2 = Signal(step1.shape())
-        rest_ok = Signal()
+        def expected_of(packet, records):
+            if packet:
+                return step1.trailers[trailers.index((_HEADER + packet[0], packet[1] // 8))]
+            if records:
+                return step1.trailers[trailers.index(record_field)]
+            return C(0, 16)
+
+        most = _HEADER + max(nbytes for nbytes, _, _ in checks.values())
+        step2 = Signal(data.StructLayout({
+            **common, "known": 1, "need": range(most + 1), "expected": _LENGTH_WIDTH,
+            "length_plus": _LENGTH_WIDTH}))
         m.d.sync += [
-            step2.eq(step1),
-            rest_ok.eq(Mux(step1.packet, step1.rest == step1.packet_length,
-                           Mux(step1.records, step1.rest == step1.record_bytes,
-                               step1.rest == 0))),
+            *(getattr(step2, name).eq(getattr(step1, name)) for name in common),
+            step2.known.eq(step1.type_oh.any()),
+            step2.need.eq(select(step1.type_oh, [C(_HEADER + nbytes, range(most + 1))
+                                                 for _, (nbytes, _, _) in types])),
+            step2.expected.eq(select(step1.type_oh, [expected_of(packet, records)[:16]
+                                                     for _, (_, packet, records) in types])),
+            step2.length_plus.eq(step1.header_length + _HEADER),
         ]
 
-        # Step 3: the verdict; the command enters the queue and the counters count.
-        bad = step2.short | ~step2.known | ~step2.length_ok | ~rest_ok
-        accepted = ~bad & step2.is_change & step2.from_ppm
-        m.d.comb += [out_q.i.payload.eq(step2.command),
-                     out_q.i.valid.eq(step2.valid & accepted)]
+        step3 = Signal(data.StructLayout({
+            **common, "known": 1, "expected": _LENGTH_WIDTH, "length_plus": _LENGTH_WIDTH,
+            "rest": signed(_LENGTH_WIDTH + 1)}))
+        m.d.sync += [
+            *(getattr(step3, name).eq(getattr(step2, name))
+              for name in (*common, "known", "expected", "length_plus")),
+            step3.rest.eq(step2.frame_length - step2.need),
+        ]
+
+        step4 = Signal(data.StructLayout({**common, "known": 1, "length_ok": 1, "rest_ok": 1}))
+        m.d.sync += [
+            *(getattr(step4, name).eq(getattr(step3, name)) for name in (*common, "known")),
+            step4.length_ok.eq(step3.length_plus == step3.frame_length),
+            step4.rest_ok.eq(step3.rest == step3.expected),
+        ]
+        steps = (ended, step1.valid, step2.valid, step3.valid, step4.valid)
+
+        bad = step4.short | ~step4.known | ~step4.length_ok | ~step4.rest_ok
+        accepted = ~bad & step4.is_change & step4.from_ppm
+        m.d.comb += [out_q.i.payload.eq(step4.command),
+                     out_q.i.valid.eq(step4.valid & accepted)]
         # ``tready`` is a flip-flop (it enables hundreds of others): high in the next cycle if
         # the queue will have room for the command of a frame ending then, after those of the
-        # frames ending now or still in the three steps. Commands leaving the queue meanwhile
-        # are not counted: the bound is safe, and costs at most a few cycles.
+        # frames ending now or still in the steps. Commands leaving the queue meanwhile are not
+        # counted: the bound is safe, and costs at most a few cycles.
         tready = Signal()
         m.d.comb += axis.tready.eq(tready)
-        m.d.sync += tready.eq(out_q.level + step2.valid + step1.valid + ended +
-                              (take & axis.tlast) < out_q_depth)
+        m.d.sync += tready.eq(sum(steps, out_q.level) + (take & axis.tlast) < out_q_depth)
 
         def count(name, condition):
             counter = getattr(self.stats, name)
-            with m.If(step2.valid & condition):
+            with m.If(step4.valid & condition):
                 m.d.sync += counter.eq(counter + 1)
 
         count("bad_frames", bad)
-        count("unauthorised", ~bad & step2.is_change & ~step2.from_ppm)
-        count("unexpected", ~bad & ~step2.is_change)
-        count("flow_adds", accepted & step2.is_add)
-        count("flow_deletes", accepted & ~step2.is_add)
+        count("unauthorised", ~bad & step4.is_change & ~step4.from_ppm)
+        count("unexpected", ~bad & ~step4.is_change)
+        count("flow_adds", accepted & step4.is_add)
+        count("flow_deletes", accepted & ~step4.is_add)
         return m
