@@ -152,8 +152,8 @@ class LocalFlowTable(wiring.Component):
         After elaboration: ``{"entries": Memory, "order": Memory}``, so a simulation can read
         the table (:meth:`unpack_bucket` decodes a word).
     issue_layout : Layout
-        Layout of the register ``s_r`` (named so in the Verilog too), which holds in each cycle
-        the request issued in the cycle before, if ``valid``: the order in which the table
+        Layout of the register ``s_b`` (named so in the Verilog too), which holds in each cycle
+        the request issued two cycles before, if ``valid``: the order in which the table
         applies requests, for a bench to run a model in.
 
     Raises
@@ -256,13 +256,23 @@ class LocalFlowTable(wiring.Component):
             hasher.i_stream.payload.tag.eq(entry_reg.o.payload),
             entry_reg.o.ready.eq(hasher.i_stream.ready),
         ]
-        head_layout = data.StructLayout({"bucket": max(1, BB), "req": self.request_layout})
+        # Issue needs only a request's bucket and op (``head_q``); the whole request waits in a
+        # queue of its own (``body_q``) and is read at R, the cycle after its issue, so that the
+        # issue decision enables a dozen flip-flops, not the hundreds of a whole request (it
+        # was the block's slowest net). Both take every request; ``body_q`` keeps each one
+        # cycle longer (the head register, then R), hence its depth.
+        head_layout = data.StructLayout({"bucket": max(1, BB), "op": LftOp})
         head_q = m.submodules.head_queue = Queue(shape=head_layout, depth=2)
+        body_q = m.submodules.body_queue = Queue(shape=self.request_layout, depth=4)
+        both_ready = head_q.i.ready & body_q.i.ready
+        hashed = hasher.o_stream.payload.tag
         m.d.comb += [
-            head_q.i.valid.eq(hasher.o_stream.valid),
+            head_q.i.valid.eq(hasher.o_stream.valid & both_ready),
             head_q.i.payload.bucket.eq(hasher.o_stream.payload.hash[:BB] if BB else 0),
-            head_q.i.payload.req.eq(hasher.o_stream.payload.tag),
-            hasher.o_stream.ready.eq(head_q.i.ready),
+            head_q.i.payload.op.eq(self.request_layout(hashed).op),
+            body_q.i.valid.eq(hasher.o_stream.valid & both_ready),
+            body_q.i.payload.eq(hashed),
+            hasher.o_stream.ready.eq(both_ready),
         ]
 
         # --- Storage ---------------------------------------------------------------------------
@@ -286,6 +296,10 @@ class LocalFlowTable(wiring.Component):
         # flip-flops: it fans out to every block RAM of the table.
         head_valid = Signal()
         head = Signal(head_layout, name="head")
+        # The head's bucket again, for the hazard compares, so that they do not hang on the net
+        # that addresses every block RAM. Stored inverted: synthesis merges identical
+        # flip-flops, and cannot see through the inversion.
+        head_bucket_n = Signal(max(1, BB))
 
         clearing = Signal(init=1)
         clear_idx = Signal(max(1, BB))
@@ -311,20 +325,21 @@ class LocalFlowTable(wiring.Component):
             rd_o.addr.eq(head.bucket),
         ]
         with m.If(~head_valid | issue):
-            m.d.sync += [head_valid.eq(head_q.o.valid), head.eq(head_q.o.payload)]
+            m.d.sync += [head_valid.eq(head_q.o.valid), head.eq(head_q.o.payload),
+                         head_bucket_n.eq(~head_q.o.payload.bucket)]
 
         def writes(s, bucket):
             return s.valid & (s.req.op != LftOp.NOP) & (s.bucket == bucket)
 
         def clash(request, ahead):
             """``request`` (a head layout view) would wait behind any of ``ahead``."""
-            return (request.req.op != LftOp.NOP) & Cat(ahead).any()
+            return (request.op != LftOp.NOP) & Cat(ahead).any()
 
         nxt = head_q.o.payload
         # Next cycle R, B, C, M, D hold: this cycle's issue (if any), then R, B, C, M.
         ahead = (s_r, s_b, s_c, s_m)
-        stay = clash(head, [writes(s, head.bucket) for s in ahead])
-        after_issue = clash(nxt, [(head.req.op != LftOp.NOP) & (head.bucket == nxt.bucket),
+        stay = clash(head, [writes(s, ~head_bucket_n) for s in ahead])
+        after_issue = clash(nxt, [(head.op != LftOp.NOP) & (~head_bucket_n == nxt.bucket),
                                   *(writes(s, nxt.bucket) for s in ahead)])
         after_none = clash(nxt, [writes(s, nxt.bucket) for s in ahead])
         m.d.sync += hazard.eq(Mux(issue, after_issue, Mux(head_valid, stay, after_none)))
@@ -335,8 +350,12 @@ class LocalFlowTable(wiring.Component):
             below_limit.eq(after_step(outstanding, issue, delivered,
                                       lambda n: n != self.RESPONSE_DEPTH)),
         ]
-        m.d.sync += [s_r.valid.eq(issue), s_r.bucket.eq(head.bucket), s_r.req.eq(head.req)]
-        m.d.sync += [s_b.eq(s_r), s_c.eq(s_b), s_m.eq(s_c), s_d.eq(s_m)]
+        # R holds the op only (the hazard checks need no more); B gets the whole request.
+        m.d.sync += [s_r.valid.eq(issue), s_r.bucket.eq(~head_bucket_n), s_r.req.op.eq(head.op)]
+        m.d.comb += body_q.o.ready.eq(s_r.valid)
+        m.d.sync += [s_b.valid.eq(s_r.valid), s_b.bucket.eq(s_r.bucket),
+                     s_b.req.eq(body_q.o.payload)]
+        m.d.sync += [s_c.eq(s_b), s_m.eq(s_c), s_d.eq(s_m)]
 
         # --- R: the block RAM outputs, registered for B ----------------------------------------
 
@@ -410,9 +429,10 @@ class LocalFlowTable(wiring.Component):
             m.d.sync += held.eq(value)
             return held
 
+        # The op, decoded a stage early: each flag steers (or clears) hundreds of bits here.
         op = s_c.req.op
-        is_lookup, is_add = op == LftOp.LOOKUP, op == LftOp.ADD
-        is_delete = op == LftOp.DELETE
+        is_lookup, is_add, is_delete = (later(s_b.req.op == code, f"c_is_{code.name.lower()}")
+                                        for code in (LftOp.LOOKUP, LftOp.ADD, LftOp.DELETE))
         c_ways = [way_entry(c_word, w) for w in range(W)]
         # A matching way counts only if the request may act on it: a DELETE needs its FID too.
         ok = Cat(is_lookup | is_add | (is_delete & c_fid_eq[w]) for w in range(W))

@@ -13,7 +13,7 @@ unknown type, from a PP, or a valid message of another type).
 Scoreboard
 ----------
 The model runs one event at a time; the hardware's LFT serialises packets and commands in the
-order they reach it. The bench watches the register where the LFT issues each request (``s_r``,
+order they reach it. The bench watches the register that holds each request the LFT issued (``s_b``,
 see :attr:`~hdl.flow_engine.lft.LocalFlowTable.issue_layout`) and runs the model in that order:
 a packet's request -> ``model.ingest`` of the next frame sent, a command's -> ``model.receive``
 of the fabric frames sent up to the next one the model applies. Every frame the model sends is
@@ -278,7 +278,7 @@ class FlowEngineTB(TB):
 
     async def _watch_lft(self):
         """Runs the model in the order the LFT issues requests."""
-        register = self.dut.lft.s_r
+        register = self.dut.lft.s_b
         valid_bit = self.issue_layout["valid"].offset
         while True:
             await RisingEdge(self.clk)
