@@ -248,8 +248,9 @@ def test_age_exactly_the_timeout_still_matches_and_one_tick_more_does_not():
 
 # --- timing ---------------------------------------------------------------------------------------
 
-def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_five(request):
-    # Five: accept, compare, gather, prepare, decide (the gather step was added for 125 MHz).
+def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_six(request):
+    # Six: accept, compare, gather, choose, prepare, decide (gather and choose were added for
+    # 125 MHz).
     # A packet that is not a fragment takes two: it leaves through the register of the
     # fragment at hand, for 125 MHz too.
     rng = seeded_rng(request.node.name)
@@ -261,8 +262,8 @@ def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_fi
     check(dut, packets, [0] * len(packets), run)
     assert run.sent[:8] == list(range(run.sent[0], run.sent[0] + 8))
     assert [c for c, _ in run.results][:8] == [c + 2 for c in run.sent[:8]]
-    assert [b - a for a, b in zip(run.sent[8:], run.sent[9:])] == [5, 5, 1]
-    assert run.results[8][0] - run.sent[8] == 5
+    assert [b - a for a, b in zip(run.sent[8:], run.sent[9:])] == [6, 6, 1]
+    assert run.results[8][0] - run.sent[8] == 6
 
 
 # --- parameters -----------------------------------------------------------------------------------

@@ -160,9 +160,7 @@ class FrameAssembler(wiring.Component):
         m.d.comb += [busy_next.eq(busy), in_prefix_next.eq(in_prefix), emit_next.eq(emit),
                      more_next.eq(more)]
         m.d.sync += [busy.eq(busy_next), in_prefix.eq(in_prefix_next), emit.eq(emit_next),
-                     more.eq(more_next),
-                     free_beat.eq(busy_next & emit_next & (in_prefix_next | ~more_next)),
-                     word_beat.eq(busy_next & emit_next & ~in_prefix_next & more_next)]
+                     more.eq(more_next)]
         with m.If(~busy):
             # Whatever the jobs stream offers; used only once a job is taken (at this edge).
             job_kind_oh = Cat(job.kind == k for k in range(K))
@@ -237,6 +235,22 @@ class FrameAssembler(wiring.Component):
                 m.d.comb += done.eq(last)
         with m.If(done):
             m.d.comb += busy_next.eq(0)
+
+        # ``free_beat`` and ``word_beat`` of the next cycle (``busy_next & emit_next &
+        # (in_prefix_next | ~more_next)`` and ``busy_next & emit_next & ~in_prefix_next &
+        # more_next``), written out per case so that ``step``, the late signal, chooses last:
+        # idle, the job loaded now decides; no beat now, they stay; a beat now, the state
+        # after it does (none after the frame's last beat). A dropped packet has neither.
+        load_any = self.jobs.valid & job.emit
+        load_prefix = fulls[job.kind] != 0
+        load_more = job.words != 0
+        in_prefix_after = in_prefix & (full_left != 1)
+        more_after = more & (in_prefix | (words_left != 1))
+        flags = Cat(load_any & (load_prefix | ~load_more), load_any & ~load_prefix & load_more)
+        flags_after = Mux(last, 0, Cat(in_prefix_after | ~more_after,
+                                       ~in_prefix_after & more_after))
+        m.d.sync += Cat(free_beat, word_beat).eq(
+            Mux(~busy, flags, Mux(step, flags_after, Cat(free_beat, word_beat))))
         # Outside the branches above (``word_beat`` implies the last one): the enable of
         # ``carry`` is ``take_word`` or ``~busy`` (a job's load), nothing deeper.
         with m.If(take_word):

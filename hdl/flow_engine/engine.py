@@ -73,7 +73,7 @@ class FlowEngine(wiring.Component):
     Line rate
     ---------
     The input takes a beat per clock; every block behind takes a frame in fewer cycles than a
-    64-byte frame's 8 beats at 64 bits: the fragment table 1 (5 for a fragment), the LFT 1
+    64-byte frame's 8 beats at 64 bits: the fragment table 1 (6 for a fragment), the LFT 1
     (6 behind another request on the same bucket), the assembler one cycle more than the beats
     of the frame it sends, 4 (PACKET) or 6 (FLOW_UNKNOWN) at 256 bits. So ``fabric_width`` is
     what decides whether misses keep up: 72 bytes of header and body make a 64-byte frame's
@@ -259,7 +259,11 @@ class FlowEngine(wiring.Component):
 
         # --- LFT answers -> jobs -> frames ------------------------------------------------------
 
-        wiring.connect(m, lft.resp, framer.resp)
+        # A register slice: the framer picks the job queue by a field of the answer, and that
+        # choice, behind the LFT response queue's LUT-RAM read, was in front of its fill level.
+        to_framer = m.submodules.resp_slice = RegisterSlice(shape=lft.response_layout)
+        wiring.connect(m, lft.resp, to_framer.i)
+        wiring.connect(m, to_framer.o, framer.resp)
         m.d.comb += framer.slot.eq(self.slot)
         jobs = m.submodules.jobs = RoundRobin(shape=assembler.job_layout)
         wiring.connect(m, framer.packet_jobs, jobs.a)

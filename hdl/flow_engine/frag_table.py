@@ -80,11 +80,11 @@ class FragmentTable(wiring.Component):
     A packet that is not a fragment passes in two cycles, through the register that holds a
     fragment while the table works on it (so that no wide mux chooses what enters the output
     queue): transferred on ``i`` at an edge, it is offered on ``o`` from the second edge after,
-    one per clock. A fragment takes five cycles (accept; compare; gather: live, matching and
-    oldest entries; prepare: counts, ranks, slots into registers; decide: every change at one
-    edge) and is offered on ``o`` from the fifth cycle after its transfer; nothing else is
-    accepted meanwhile, so fragments never meet a half-updated table. Five cycles is still
-    well within the 8 beats of the shortest frame.
+    one per clock. A fragment takes six cycles (accept; compare; gather: live, matching and
+    oldest entries; choose: the slot a first fragment takes; prepare: counts, ranks, write
+    enables into registers; decide: every change at one edge) and is offered on ``o`` from
+    the sixth cycle after its transfer; nothing else is accepted meanwhile, so fragments never
+    meet a half-updated table. Six cycles is still within the 8 beats of the shortest frame.
 
     Backpressure
     ------------
@@ -251,17 +251,22 @@ class FragmentTable(wiring.Component):
         # the counts, the AND-OR of the matching entry's ports): together they did not fit in
         # one cycle at 125 MHz. ``expired`` is sampled here once, so that the scanner marking
         # an entry stale meanwhile cannot make the prepare step see two different tables.
+        # Sampled in the gathering cycle only: the choose and prepare steps both read it.
         gather = Signal(data.StructLayout({"live": N, "match": N, "oldest": N, "expired": N}))
         live_now = Cat(entry.valid for entry in entries) & ~expired
-        m.d.sync += [
-            gather.live.eq(live_now), gather.match.eq(cmp.match & live_now),
-            gather.oldest.eq(Cat(live_now[e] & (entry.rank == 0)
-                                 for e, entry in enumerate(entries))),
-            gather.expired.eq(expired),
-        ]
+        with m.If(gathering):
+            m.d.sync += [
+                gather.live.eq(live_now), gather.match.eq(cmp.match & live_now),
+                gather.oldest.eq(Cat(live_now[e] & (entry.rank == 0)
+                                     for e, entry in enumerate(entries))),
+                gather.expired.eq(expired),
+            ]
+        choosing = Signal()
         preparing = Signal()
         with m.If(gathering):
-            m.d.sync += [gathering.eq(0), preparing.eq(1)]
+            m.d.sync += [gathering.eq(0), choosing.eq(1)]
+        with m.If(choosing):
+            m.d.sync += [choosing.eq(0), preparing.eq(1)]
 
         # --- prepare: the model's resolve, worked out into registers --------------------------
 
@@ -273,8 +278,11 @@ class FragmentTable(wiring.Component):
         # had nothing expire, so that is rank 0), or the lowest free slot. Which entries a
         # decision writes is registered here, and is zero in every cycle but the decision's,
         # so that each entry's write enable (of hundreds of flip-flops) is a flip-flop.
+        # The slot is chosen a step ahead (``choose``), into a register: behind the free-slot
+        # carry chain and the choice, the masks below took eight LUT levels.
         full = live.all()
-        slot = Mux(match.any(), match, Mux(full, oldest, first_one(~live)))
+        slot = Signal(N)
+        m.d.sync += slot.eq(Mux(match.any(), match, Mux(full, oldest, first_one(~live))))
         prep = Signal(data.StructLayout({
             "expired": N, "hit": 1, "full": 1, "write": N, "write_src": N, "write_dst": N,
             "write_rest": N, "count": range(N + 1),
