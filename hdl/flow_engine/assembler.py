@@ -115,11 +115,11 @@ class FrameAssembler(wiring.Component):
         ]
 
         # ``busy``, ``in_prefix``, ``emit`` and ``more`` are flip-flops whose next values are
-        # worked out combinationally (the ``_next`` signals, set below), so that two flags
-        # derived from them can be registered too: ``free_beat`` (the next beat, if there is
-        # room, needs no word: a prefix beat or the carry-only last beat) and ``word_beat`` (it
-        # needs one). Whether a beat goes out is then one LUT of flip-flops and ``words.valid``,
-        # which shortens the path into the output queue's level.
+        # worked out combinationally (the ``_next`` signals, set below). Two flags follow them
+        # in flip-flops of their own (worked out per case, at the end): ``free_beat`` (the next
+        # beat, if there is room, needs no word: a prefix beat or the carry-only last beat) and
+        # ``word_beat`` (it needs one). Whether a beat goes out is then one LUT of flip-flops
+        # and ``words.valid``, which shortens the path into the output queue's level.
         busy, busy_next = Signal(), Signal()
         in_prefix, in_prefix_next = Signal(), Signal()   # else in the words (or the last beat)
         emit, emit_next = Signal(), Signal()

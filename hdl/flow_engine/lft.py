@@ -14,7 +14,7 @@ from amaranth.utils import ceil_log2
 
 from ..gft.bucket import popcount
 from ..gft.compare import KeyCompare
-from ..gft.queue import Queue
+from ..gft.queue import Queue, Skid
 from ..hash.siphash import FlowHash
 from ..level import after_step
 from ..wire import FID, FLOW_KEY, MESSAGES, PACKET_REF, MsgType
@@ -85,7 +85,8 @@ class LocalFlowTable(wiring.Component):
     Pipeline
     --------
     ``req`` -> a register -> :class:`~hdl.hash.siphash.FlowHash` (the whole request rides as
-    its tag) -> a two-entry queue (cuts the ready path) -> then one cycle each: I (issue, from
+    its tag) -> a two-entry skid buffer of buckets and ops (cuts the ready path; the whole
+    request waits beside it in a queue and joins at R) -> then one cycle each: I (issue, from
     a register that also drives both memories' read address), R (block RAM output,
     registered), B (first half of the key compare of every way; per-way increments and FID
     compares; all of the decision that does not depend on the matching way: free way, victim,
@@ -262,7 +263,7 @@ class LocalFlowTable(wiring.Component):
         # was the block's slowest net). Both take every request; ``body_q`` keeps each one
         # cycle longer (the head register, then R), hence its depth.
         head_layout = data.StructLayout({"bucket": max(1, BB), "op": LftOp})
-        head_q = m.submodules.head_queue = Queue(shape=head_layout, depth=2)
+        head_q = m.submodules.head_queue = Skid(shape=head_layout)
         body_q = m.submodules.body_queue = Queue(shape=self.request_layout, depth=4)
         both_ready = head_q.i.ready & body_q.i.ready
         hashed = hasher.o_stream.payload.tag
@@ -312,10 +313,10 @@ class LocalFlowTable(wiring.Component):
         # Requests issued whose response has not left the response queue.
         outstanding = Signal(range(self.RESPONSE_DEPTH + 1))
         below_limit = Signal(init=1)     # outstanding != RESPONSE_DEPTH, as a flip-flop
-        # The hazard of the request at I is worked out in the cycle before, into a flip-flop,
+        # The hazard of the request at I is worked out in the cycle before, into flip-flops,
         # for each request that may be at I then (the same one, or the next one behind it,
         # with or without this cycle's issue ahead of it), so that ``issue``, which loads the
-        # request register, is two LUT levels from flip-flops.
+        # head register, is a few LUT levels from flip-flops.
         hazard = Signal()
         issue = Signal()
         m.d.comb += [
@@ -335,14 +336,25 @@ class LocalFlowTable(wiring.Component):
             """``request`` (a head layout view) would wait behind any of ``ahead``."""
             return (request.op != LftOp.NOP) & Cat(ahead).any()
 
-        nxt = head_q.o.payload
-        # Next cycle R, B, C, M, D hold: this cycle's issue (if any), then R, B, C, M.
+        # Next cycle R, B, C, M, D hold: this cycle's issue (if any), then R, B, C, M. The
+        # request that may load into the head is in one of the skid's two registers: both are
+        # checked, from their flip-flops, and ``rd`` picks one at the end.
         ahead = (s_r, s_b, s_c, s_m)
         stay = clash(head, [writes(s, ~head_bucket_n) for s in ahead])
-        after_issue = clash(nxt, [(head.op != LftOp.NOP) & (~head_bucket_n == nxt.bucket),
-                                  *(writes(s, nxt.bucket) for s in ahead)])
-        after_none = clash(nxt, [writes(s, nxt.bucket) for s in ahead])
-        m.d.sync += hazard.eq(Mux(issue, after_issue, Mux(head_valid, stay, after_none)))
+        after_issue, after_none = ([clash(nxt, [
+            *([(head.op != LftOp.NOP) & (~head_bucket_n == nxt.bucket)] if issued else []),
+            *(writes(s, nxt.bucket) for s in ahead)]) for nxt in head_q.ring]
+            for issued in (True, False))
+        # Each case is registered as it is, and the case (this cycle's issue, head) chooses
+        # after the flip-flops, in front of ``issue`` rather than of the compares.
+        rd = head_q.rd
+        cases = Signal(data.StructLayout({"issue": 1, "stay": 1, "none": 1,
+                                          "issued": 1, "held": 1}))
+        m.d.sync += [cases.issue.eq(Mux(rd, *after_issue[::-1])), cases.stay.eq(stay),
+                     cases.none.eq(Mux(rd, *after_none[::-1])),
+                     cases.issued.eq(issue), cases.held.eq(head_valid)]
+        m.d.comb += hazard.eq(Mux(cases.issued, cases.issue,
+                                  Mux(cases.held, cases.stay, cases.none)))
         delivered = resp_q.o.valid & resp_q.o.ready
         # `issue` comes last (see after_step), and the limit it checks is a flip-flop.
         m.d.sync += [
@@ -374,14 +386,19 @@ class LocalFlowTable(wiring.Component):
             m.d.comb += [cmp.stored[w].eq(way_entry(b_word, w).key),
                          cmp.valid[w].eq(way_entry(b_word, w).valid)]
         c_word = Signal(W * E)
-        c_fid_eq = Signal(W)
+        # Whether the request may act on each way if it matches (a DELETE needs the FID too),
+        # settled here: at C it clears hundreds of bits of that way's answer.
+        c_ok = Signal(W)
+        op_b = s_b.req.op
         c_packets = [Signal(PACKETS_WIDTH, name=f"c_packets{w}") for w in range(W)]
         c_bytes = [Signal(BYTES_WIDTH, name=f"c_bytes{w}") for w in range(W)]
         m.d.sync += c_word.eq(b_word)
         for w in range(W):
             e = way_entry(b_word, w)
             m.d.sync += [
-                c_fid_eq[w].eq(e.fid.as_value() == s_b.req.fid.as_value()),
+                c_ok[w].eq((op_b == LftOp.LOOKUP) | (op_b == LftOp.ADD) |
+                           ((op_b == LftOp.DELETE) &
+                            (e.fid.as_value() == s_b.req.fid.as_value()))),
                 c_packets[w].eq(e.packets + 1),
                 c_bytes[w].eq(e.bytes + s_b.req.length),
             ]
@@ -435,7 +452,7 @@ class LocalFlowTable(wiring.Component):
                                         for code in (LftOp.LOOKUP, LftOp.ADD, LftOp.DELETE))
         c_ways = [way_entry(c_word, w) for w in range(W)]
         # A matching way counts only if the request may act on it: a DELETE needs its FID too.
-        ok = Cat(is_lookup | is_add | (is_delete & c_fid_eq[w]) for w in range(W))
+        ok = c_ok
         per_way = data.StructLayout({"fid": FID.layout, "packets": PACKETS_WIDTH,
                                      "bytes": BYTES_WIDTH, "order": W * RB})
         if_way = [Signal(per_way, name=f"c_if_way{w}") for w in range(W)]
