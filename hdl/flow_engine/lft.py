@@ -386,19 +386,14 @@ class LocalFlowTable(wiring.Component):
             m.d.comb += [cmp.stored[w].eq(way_entry(b_word, w).key),
                          cmp.valid[w].eq(way_entry(b_word, w).valid)]
         c_word = Signal(W * E)
-        # Whether the request may act on each way if it matches (a DELETE needs the FID too),
-        # settled here: at C it clears hundreds of bits of that way's answer.
-        c_ok = Signal(W)
-        op_b = s_b.req.op
+        c_fid_eq = Signal(W)
         c_packets = [Signal(PACKETS_WIDTH, name=f"c_packets{w}") for w in range(W)]
         c_bytes = [Signal(BYTES_WIDTH, name=f"c_bytes{w}") for w in range(W)]
         m.d.sync += c_word.eq(b_word)
         for w in range(W):
             e = way_entry(b_word, w)
             m.d.sync += [
-                c_ok[w].eq((op_b == LftOp.LOOKUP) | (op_b == LftOp.ADD) |
-                           ((op_b == LftOp.DELETE) &
-                            (e.fid.as_value() == s_b.req.fid.as_value()))),
+                c_fid_eq[w].eq(e.fid.as_value() == s_b.req.fid.as_value()),
                 c_packets[w].eq(e.packets + 1),
                 c_bytes[w].eq(e.bytes + s_b.req.length),
             ]
@@ -452,16 +447,16 @@ class LocalFlowTable(wiring.Component):
                                         for code in (LftOp.LOOKUP, LftOp.ADD, LftOp.DELETE))
         c_ways = [way_entry(c_word, w) for w in range(W)]
         # A matching way counts only if the request may act on it: a DELETE needs its FID too.
-        ok = c_ok
+        ok = Cat(is_lookup | is_add | (is_delete & c_fid_eq[w]) for w in range(W))
         per_way = data.StructLayout({"fid": FID.layout, "packets": PACKETS_WIDTH,
                                      "bytes": BYTES_WIDTH, "order": W * RB})
         if_way = [Signal(per_way, name=f"c_if_way{w}") for w in range(W)]
         for w, e in enumerate(c_ways):
-            m.d.comb += if_way[w].eq(Mux(ok[w], Cat(
+            m.d.comb += if_way[w].eq(Cat(
                 Mux(is_add, s_c.req.fid.as_value(), e.fid.as_value()),
                 Mux(is_lookup, c_packets[w], e.packets),
                 Mux(is_lookup, c_bytes[w], e.bytes),
-                Mux(is_delete, getattr(c, f"order_delete{w}"), 0)), 0))
+                Mux(is_delete, getattr(c, f"order_delete{w}"), 0)))
         evict = is_add & ~c.any_free
         if_none = Signal(data.StructLayout({
             "fid": FID.layout, "packets": PACKETS_WIDTH, "bytes": BYTES_WIDTH,
@@ -490,7 +485,10 @@ class LocalFlowTable(wiring.Component):
                              if_none.status.eq(LftStatus.NOT_FOUND)]
 
         match = later(cmp.match, "m_match")     # one way at most: keys are unique in a bucket
-        ok = later(ok, "m_ok")
+        # The way the request acts on: a match it may act on. It selects that way's answer
+        # at M (``ok`` is not applied to the answers themselves: as a clear of hundreds of bits
+        # at C it was a slowest path).
+        acts = later(cmp.match & ok, "m_acts")
         if_way = [later(v, f"m_if_way{w}") for w, v in enumerate(if_way)]
         if_none = later(if_none, "m_if_none")
         status_hit = later(status_hit, "m_status_hit")
@@ -504,10 +502,10 @@ class LocalFlowTable(wiring.Component):
         # FID); a DELETE that matches another FID writes nothing and answers NOT_FOUND, with
         # zeros, but the way of the match, as before.
         hit = match.any()
-        found = (match & ok).any()
+        found = acts.any()
 
         def choose(field):
-            return select(match, [getattr(v, field) for v in if_way]) | \
+            return select(acts, [getattr(v, field) for v in if_way]) | \
                 Mux(hit, 0, getattr(if_none, field))
 
         d = Signal(data.StructLayout({
@@ -515,7 +513,7 @@ class LocalFlowTable(wiring.Component):
             "fid": FID.layout, "packets": PACKETS_WIDTH, "bytes": BYTES_WIDTH, "way": WB,
         }), name="d")
         m.d.sync += [
-            d.write.eq((match & ok) | Mux(hit, 0, if_none.write)),
+            d.write.eq(acts | Mux(hit, 0, if_none.write)),
             d.evict.eq(~hit & if_none.evict),
             d.order_write.eq(Mux(found, m_is_delete, ~hit & m_is_add)),
             d.order.eq(choose("order")),

@@ -307,13 +307,13 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += blocked.eq(clearing | reloc.busy |
                                Cat(s.valid & s.maybe_slow for s in stages).any())
 
-        # The bucket hazard of the request at the head is worked out a cycle ahead, into a
-        # flip-flop, for each request that can be at the head then (the same one, the next one
+        # The bucket hazard of the request at the head is worked out a cycle ahead, into
+        # flip-flops, for each request that can be at the head then (the same one, the next one
         # in the skid buffer, or the one arriving from the hash), behind what R, B, C and D will
         # hold then: this cycle's issue and R, B, C. So the issue decision, which loads R and
         # pops the skid buffer, is a few LUT levels from flip-flops.
-        # Each case is worked out for either skid register at the head and `skid.rd` (which
-        # also steers the whole request into R) picks one at the end.
+        # Each case is worked out for either skid register at the head, and `skid.rd` (which
+        # also steers the whole request into R) picks one after the flip-flops.
         req_waits = Signal()
         head_writer = head_valid & (head.req.op != GftOp.LOOKUP)
 
@@ -334,10 +334,18 @@ class GlobalFlowTable(wiring.Component):
                              waits_next(incoming, ring[k])) for k in range(2)]
         same_if_not = [waits_next(ring[k].hash) for k in range(2)]
         issue_req = Signal()
-        m.d.sync += req_waits.eq(Mux(
-            issue_req, Mux(skid.rd, next_if_issue[1], next_if_issue[0]),
-            Mux(head_valid, Mux(skid.rd, same_if_not[1], same_if_not[0]),
-                waits_next(incoming))))
+        # Each case is registered as it is, and the case (this cycle's issue, head, `rd`)
+        # chooses after the flip-flops: in front of the issue decision, not of the compares.
+        waits_cases = Signal(data.StructLayout({
+            "if_issue": 2, "if_not": 2, "incoming": 1, "issued": 1, "held": 1, "rd": 1}))
+        m.d.sync += [
+            waits_cases.if_issue.eq(Cat(next_if_issue)), waits_cases.if_not.eq(Cat(same_if_not)),
+            waits_cases.incoming.eq(waits_next(incoming)), waits_cases.issued.eq(issue_req),
+            waits_cases.held.eq(head_valid), waits_cases.rd.eq(skid.rd),
+        ]
+        w = waits_cases
+        m.d.comb += req_waits.eq(Mux(w.issued, w.if_issue.bit_select(w.rd, 1),
+                                     Mux(w.held, w.if_not.bit_select(w.rd, 1), w.incoming)))
         m.d.comb += [
             issue_req.eq(head_valid & ~req_waits & ~blocked & has_credit),
             skid.o.ready.eq(issue_req),
