@@ -64,7 +64,7 @@ class Framer(wiring.Component):
     Latency and backpressure
     ------------------------
     Combinational from ``resp`` into two 2-entry job queues, one for packets and one for
-    statistics; ``resp.ready`` is the ready (a flip-flop) of the queue the response goes to.
+    statistics; ``resp.ready`` is high while both have room (two flip-flops).
 
     Parameters (keyword only)
     -------------------------
@@ -195,11 +195,14 @@ class Framer(wiring.Component):
         # --- routing ---------------------------------------------------------------------------
 
         wants_stats = evicted | (resp.op == LftOp.DELETE)
+        # ``resp.ready`` waits for room in both queues, whichever the answer goes to, so that
+        # it is two flip-flops and not a decision on the answer's fields (which sat in front
+        # of the LFT's response queue level). A full queue holds up answers for the other
+        # until the assembler takes one of its jobs: the two are taken in turn.
         m.d.comb += [
-            packets_q.i.valid.eq(self.resp.valid & ~meta.command),
-            stats_q.i.valid.eq(self.resp.valid & meta.command & wants_stats),
-            self.resp.ready.eq(Mux(meta.command, ~wants_stats | stats_q.i.ready,
-                                   packets_q.i.ready)),
+            self.resp.ready.eq(packets_q.i.ready & stats_q.i.ready),
+            packets_q.i.valid.eq(self.resp.valid & self.resp.ready & ~meta.command),
+            stats_q.i.valid.eq(self.resp.valid & self.resp.ready & meta.command & wants_stats),
         ]
 
         def count(name, condition):
