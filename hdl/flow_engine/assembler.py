@@ -37,7 +37,7 @@ class FrameAssembler(wiring.Component):
     previous word) followed by the first ``L - s`` bytes of the next word. Because ``s`` is a
     constant of each kind, putting a word after the carry is a fixed wiring per kind, not a
     barrel shifter. A last beat with only carried bytes follows when the packet's last bytes
-    fell into the carry. Only the carry (at most ``L - 1`` bytes) is loaded per beat: the prefix
+    fell into the carry. Only the carry (at most ``L - 1`` bytes) changes per beat: the prefix
     stays where the job put it, and a one-hot register picks each beat's bytes (a prefix beat,
     the prefix's tail then the first word, or the carry then the next word), so that the
     decision to send a beat reaches as few flip-flops as it can.
@@ -129,12 +129,17 @@ class FrameAssembler(wiring.Component):
         # The prefix stays where the job put it, and the bytes of a beat are chosen by
         # ``source``: it is loaded while the assembler is idle (enable: ``~busy``, one
         # flip-flop) and never shifted, so no beat decision (``room``, ``words.valid``) reaches
-        # its hundreds of enables. Only ``carry``, at most ``L - 1`` bytes, moves: it holds the
-        # last ``carry_lanes`` bytes of the last word taken, loaded when a word is taken and
-        # then only (a kind carrying ``s`` bytes reads its top ``s``, so what it loads, and
-        # when, is the same for every kind).
+        # its hundreds of enables. Only ``carry``, at most ``L - 1`` bytes, changes: it holds
+        # the last ``carry_lanes`` bytes of the last word taken (a kind carrying ``s`` bytes
+        # reads its top ``s``, so what it holds is the same for every kind).
         prefix = Signal(8 * max(self._prefix_lengths), reset_less=True)
-        carry = Signal(8 * carry_lanes, reset_less=True)
+        # ``carry`` is one of two registers: every cycle the word on offer is written into the
+        # other one (``spare``, enable: a flip-flop), and taking a word swaps their roles. So
+        # no register's enable hangs on ``words.valid`` (it was the block's slowest net, with
+        # synthesis sharing it into the counters' logic).
+        carries = [Signal(8 * carry_lanes, reset_less=True, name=f"carry{n}") for n in range(2)]
+        spare = Signal()
+        carry = Mux(spare, carries[0], carries[1])
         # What this beat's bytes are, one-hot flip-flops that each steer the data straight
         # (a decoded select there was the block's slowest path): prefix beat ``n`` (bit ``n``);
         # for kind ``k``, the prefix's tail then the first word (bit ``prefix_beats + k``), or
@@ -251,8 +256,9 @@ class FrameAssembler(wiring.Component):
                                        ~in_prefix_after & more_after))
         m.d.sync += Cat(free_beat, word_beat).eq(
             Mux(~busy, flags, Mux(step, flags_after, Cat(free_beat, word_beat))))
-        # Outside the branches above (``word_beat`` implies the last one): the enable of
-        # ``carry`` is ``take_word`` or ``~busy`` (a job's load), nothing deeper.
-        with m.If(take_word):
-            m.d.sync += carry.eq(lanes(word, L - carry_lanes, L))
+        # Outside the branches above (``word_beat`` implies the last one).
+        for n in range(2):
+            with m.If(spare == n):
+                m.d.sync += carries[n].eq(lanes(word, L - carry_lanes, L))
+        m.d.sync += spare.eq(spare ^ take_word)
         return m
