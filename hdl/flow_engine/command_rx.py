@@ -131,17 +131,24 @@ class CommandReceiver(wiring.Component):
         held = Signal(8 * lanes * beats, reset_less=True)
         index = Signal(range(beats + 1))            # beat of the frame, saturating
         length = Signal(_LENGTH_WIDTH)              # bytes in earlier beats
-        total = length + Mux(axis.tlast, kept_bytes(axis.tkeep), lanes)
-        total = Mux(total >> _LENGTH_WIDTH, (1 << _LENGTH_WIDTH) - 1, total[:_LENGTH_WIDTH])
+
+        def saturated(value):
+            return Mux(value >> _LENGTH_WIDTH, (1 << _LENGTH_WIDTH) - 1, value[:_LENGTH_WIDTH])
+
         with m.If(take):
             for b in range(beats):
                 with m.If(index == b):
                     m.d.sync += held[8 * lanes * b:8 * lanes * (b + 1)].eq(axis.tdata)
             m.d.sync += [index.eq(Mux(axis.tlast, 0, Mux(index == beats, beats, index + 1))),
-                         length.eq(Mux(axis.tlast, 0, total))]
-        frame_length = Signal(_LENGTH_WIDTH)
+                         length.eq(Mux(axis.tlast, 0, saturated(length + lanes)))]
+        # The last beat's kept bytes and the length before it are registered, and added in
+        # step 1: the kept-lane encoder, the addition and the saturation in one cycle were
+        # this block's slowest path.
+        length_before = Signal(_LENGTH_WIDTH)
+        last_kept = Signal(range(lanes + 1))
         with m.If(take & axis.tlast):
-            m.d.sync += frame_length.eq(total)
+            m.d.sync += [length_before.eq(length), last_kept.eq(kept_bytes(axis.tkeep))]
+        frame_length = saturated(length_before + last_kept)
 
         def wire(offset, nbytes):
             """The packed value of ``nbytes`` wire bytes from ``offset``."""
@@ -153,10 +160,12 @@ class CommandReceiver(wiring.Component):
         # and a compare in one or two steps were this block's slowest paths):
         # 1. the cycle after the last beat (``held`` may take the next frame's first beat at its
         #    end, so everything the later steps need is registered here): the frame's type,
-        #    decoded one-hot, and the fields the types read, each where its type has it;
+        #    decoded one-hot, the fields the types read, each where its type has it, and the
+        #    frame's length (the bytes before its last beat plus the last beat's);
         # 2. what the type says: the bytes it needs up to the end of its body (``need``) and
         #    the bytes that must follow the body (``expected``: the attached packet's length,
-        #    the counter records', or none); the header's length plus the header;
+        #    the counter records', or none); the header's length plus the header; whether the
+        #    frame is shorter than a header;
         # 3. the bytes after the body, ``rest``, a subtraction of flip-flops;
         # 4. the compares;
         # 5. the verdict, from flip-flops: the command enters the queue, the counters count.
@@ -176,7 +185,7 @@ class CommandReceiver(wiring.Component):
         assert len(record_field) == 1, "every counter message has its count in one place"
         record_field, = record_field
 
-        common = {"valid": 1, "short": 1, "is_add": 1, "is_change": 1, "from_ppm": 1,
+        common = {"valid": 1, "is_add": 1, "is_change": 1, "from_ppm": 1,
                   "command": self.command_layout, "frame_length": _LENGTH_WIDTH}
         step1 = Signal(data.StructLayout({
             **common, "type_oh": len(types), "header_length": 16,
@@ -184,7 +193,6 @@ class CommandReceiver(wiring.Component):
         is_add = header.type == MsgType.FLOW_ADD
         m.d.sync += [
             step1.valid.eq(ended),
-            step1.short.eq(frame_length < _HEADER),
             step1.frame_length.eq(frame_length), step1.header_length.eq(header.length),
             step1.type_oh.eq(Cat(header.type == msg_type for msg_type, _ in types)),
             # The record count becomes bytes here, by shifts and adds of the count's
@@ -209,10 +217,11 @@ class CommandReceiver(wiring.Component):
 
         most = _HEADER + max(nbytes for nbytes, _, _ in checks.values())
         step2 = Signal(data.StructLayout({
-            **common, "known": 1, "need": range(most + 1), "expected": _LENGTH_WIDTH,
-            "length_plus": _LENGTH_WIDTH}))
+            **common, "short": 1, "known": 1, "need": range(most + 1),
+            "expected": _LENGTH_WIDTH, "length_plus": _LENGTH_WIDTH}))
         m.d.sync += [
             *(getattr(step2, name).eq(getattr(step1, name)) for name in common),
+            step2.short.eq(step1.frame_length < _HEADER),
             step2.known.eq(step1.type_oh.any()),
             step2.need.eq(select(step1.type_oh, [C(_HEADER + nbytes, range(most + 1))
                                                  for _, (nbytes, _, _) in types])),
@@ -222,17 +231,19 @@ class CommandReceiver(wiring.Component):
         ]
 
         step3 = Signal(data.StructLayout({
-            **common, "known": 1, "expected": _LENGTH_WIDTH, "length_plus": _LENGTH_WIDTH,
-            "rest": signed(_LENGTH_WIDTH + 1)}))
+            **common, "short": 1, "known": 1, "expected": _LENGTH_WIDTH,
+            "length_plus": _LENGTH_WIDTH, "rest": signed(_LENGTH_WIDTH + 1)}))
         m.d.sync += [
             *(getattr(step3, name).eq(getattr(step2, name))
-              for name in (*common, "known", "expected", "length_plus")),
+              for name in (*common, "short", "known", "expected", "length_plus")),
             step3.rest.eq(step2.frame_length - step2.need),
         ]
 
-        step4 = Signal(data.StructLayout({**common, "known": 1, "length_ok": 1, "rest_ok": 1}))
+        step4 = Signal(data.StructLayout({**common, "short": 1, "known": 1, "length_ok": 1,
+                                          "rest_ok": 1}))
         m.d.sync += [
-            *(getattr(step4, name).eq(getattr(step3, name)) for name in (*common, "known")),
+            *(getattr(step4, name).eq(getattr(step3, name))
+              for name in (*common, "short", "known")),
             step4.length_ok.eq(step3.length_plus == step3.frame_length),
             step4.rest_ok.eq(step3.rest == step3.expected),
         ]

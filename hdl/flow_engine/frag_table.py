@@ -252,7 +252,8 @@ class FragmentTable(wiring.Component):
         # one cycle at 125 MHz. ``expired`` is sampled here once, so that the scanner marking
         # an entry stale meanwhile cannot make the prepare step see two different tables.
         # Sampled in the gathering cycle only: the choose and prepare steps both read it.
-        gather = Signal(data.StructLayout({"live": N, "match": N, "oldest": N, "expired": N}))
+        gather = Signal(data.StructLayout({"live": N, "match": N, "oldest": N, "expired": N,
+                                           "free_first": N, "full": 1}))
         live_now = Cat(entry.valid for entry in entries) & ~expired
         with m.If(gathering):
             m.d.sync += [
@@ -260,6 +261,8 @@ class FragmentTable(wiring.Component):
                 gather.oldest.eq(Cat(live_now[e] & (entry.rank == 0)
                                      for e, entry in enumerate(entries))),
                 gather.expired.eq(expired),
+                # The lowest free slot and whether there is none, for the choose step.
+                gather.free_first.eq(first_one(~live_now)), gather.full.eq(live_now.all()),
             ]
         choosing = Signal()
         preparing = Signal()
@@ -280,9 +283,9 @@ class FragmentTable(wiring.Component):
         # so that each entry's write enable (of hundreds of flip-flops) is a flip-flop.
         # The slot is chosen a step ahead (``choose``), into a register: behind the free-slot
         # carry chain and the choice, the masks below took eight LUT levels.
-        full = live.all()
+        full = gather.full
         slot = Signal(N)
-        m.d.sync += slot.eq(Mux(match.any(), match, Mux(full, oldest, first_one(~live))))
+        m.d.sync += slot.eq(Mux(match.any(), match, Mux(full, oldest, gather.free_first)))
         prep = Signal(data.StructLayout({
             "expired": N, "hit": 1, "full": 1, "write": N, "write_src": N, "write_dst": N,
             "write_rest": N, "count": range(N + 1),
