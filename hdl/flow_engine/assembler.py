@@ -120,14 +120,20 @@ class FrameAssembler(wiring.Component):
         # beat, if there is room, needs no word: a prefix beat or the carry-only last beat) and
         # ``word_beat`` (it needs one). Whether a beat goes out is then one LUT of flip-flops
         # and ``words.valid``, which shortens the path into the output queue's level.
-        busy, busy_next = Signal(), Signal()
-        in_prefix, in_prefix_next = Signal(), Signal()   # else in the words (or the last beat)
-        emit, emit_next = Signal(), Signal()
-        more, more_next = Signal(), Signal()     # words_left != 0
+        # (Named: Amaranth cannot name signals assigned by tuple unpacking.)
+        busy, busy_next = Signal(name="busy"), Signal(name="busy_next")
+        # else in the words (or the last beat)
+        in_prefix, in_prefix_next = Signal(name="in_prefix"), Signal(name="in_prefix_next")
+        emit, emit_next = Signal(name="emit"), Signal(name="emit_next")
+        more, more_next = Signal(name="more"), Signal(name="more_next")   # words_left != 0
+        # ``~busy`` again, in a flip-flop of its own: the enable of the ~600 flip-flops a job
+        # loads (prefix, counts, user). On ``busy`` itself that fanout put 5 ns of wire at the
+        # start of every beat decision. Kept inverted so that synthesis cannot merge the two.
+        idle = Signal(init=1)
         free_beat = Signal()
         word_beat = Signal()
         # The prefix stays where the job put it, and the bytes of a beat are chosen by
-        # ``source``: it is loaded while the assembler is idle (enable: ``~busy``, one
+        # ``source``: it is loaded while the assembler is idle (enable: ``idle``, one
         # flip-flop) and never shifted, so no beat decision (``room``, ``words.valid``) reaches
         # its hundreds of enables. Only ``carry``, at most ``L - 1`` bytes, changes: it holds
         # the last ``carry_lanes`` bytes of the last word taken (a kind carrying ``s`` bytes
@@ -165,8 +171,8 @@ class FrameAssembler(wiring.Component):
         m.d.comb += [busy_next.eq(busy), in_prefix_next.eq(in_prefix), emit_next.eq(emit),
                      more_next.eq(more)]
         m.d.sync += [busy.eq(busy_next), in_prefix.eq(in_prefix_next), emit.eq(emit_next),
-                     more.eq(more_next)]
-        with m.If(~busy):
+                     more.eq(more_next), idle.eq(~busy_next)]
+        with m.If(idle):
             # Whatever the jobs stream offers; used only once a job is taken (at this edge).
             job_kind_oh = Cat(job.kind == k for k in range(K))
             m.d.sync += [prefix.eq(job.prefix), kind_oh.eq(job_kind_oh),

@@ -14,6 +14,7 @@ from amaranth.utils import ceil_log2
 from ..gft.bucket import popcount
 from ..gft.compare import KeyCompare
 from ..gft.queue import Queue
+from ..level import after_step
 from ..wire import FLOW_KEY
 from ..onehot import first_one, select
 from .parse_result import FRAG_LAYOUT
@@ -346,10 +347,13 @@ class FragmentTable(wiring.Component):
             m.d.comb += result.tag.eq(cur.tag)
         m.d.comb += [out_q.i.valid.eq(passing | decide), out_q.i.payload.eq(result)]
         # ``room``: after this cycle's push and pop and the push of a packet accepted now, the
-        # queue still has a place.
+        # queue still has a place. This cycle's push comes from flip-flops; the accept and the
+        # pop (the consumer's ready: in the engine, the enable of the LFT's request register)
+        # come last, choosing among compares worked out without them.
         pushed = out_q.i.valid
         popped = out_q.o.valid & out_q.o.ready
-        m.d.sync += room.eq(out_q.level + pushed - popped + (accept & ~fragment) < out_depth)
+        m.d.sync += room.eq(after_step(out_q.level + pushed, accept & ~fragment, popped,
+                                       lambda n: n < out_depth))
 
         # --- decide: the table's changes --------------------------------------------------------
 

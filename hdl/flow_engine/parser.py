@@ -372,14 +372,16 @@ class Parser(wiring.Component):
         """Beat counting, frame length and ingress port; captures the fixed L2 bytes."""
         axis, lanes = self.s_axis, self._lanes
         in_frame = Signal()                                 # a frame has begun, not ended
-        next_index = Signal(self._index_width)
+        # The beat's index and the bytes before it are flip-flops that a tlast beat sets back
+        # to 0 (not a choice on ``in_frame`` after them): the L2 window's captures are enabled
+        # by compares of ``index``, one LUT level from its flip-flops.
+        index = Signal(self._index_width)
         length_before = Signal(OFFSET_WIDTH)                # bytes in earlier beats
         frame_port = Signal(self._user_width)
 
         first = ~in_frame
-        index = Mux(first, 0, next_index)
         kept = kept_bytes(axis.tkeep)
-        length = Mux(first, 0, length_before) + Mux(axis.tlast, kept, lanes)
+        length = length_before + Mux(axis.tlast, kept, lanes)
         length = Mux(length >> OFFSET_WIDTH, (1 << OFFSET_WIDTH) - 1, length[:OFFSET_WIDTH])
         last_index = (1 << self._index_width) - 1
         port = Mux(first, axis.tuser, frame_port)
@@ -388,8 +390,8 @@ class Parser(wiring.Component):
         with m.If(axis.tvalid):
             m.d.sync += [
                 in_frame.eq(~axis.tlast),
-                next_index.eq(Mux(index == last_index, index, index + 1)),
-                length_before.eq(length),
+                index.eq(Mux(axis.tlast, 0, Mux(index == last_index, index, index + 1))),
+                length_before.eq(Mux(axis.tlast, 0, length)),
                 frame_port.eq(port),
             ]
         beat = _Token(valid=axis.tvalid, data=axis.tdata, last=axis.tlast, index=index,

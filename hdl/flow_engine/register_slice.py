@@ -39,7 +39,17 @@ class RegisterSlice(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        # The payload's enable is the same function as ``i.ready``, worked out again from a
+        # copy of ``~o.valid`` in a flip-flop of its own (inverted, so that synthesis cannot
+        # merge the two), so that the net enabling hundreds of payload flip-flops is not the
+        # one the producer's logic reads: that fanout had put 5 ns of wire in front of the
+        # fragment table's room and the framer's queue levels.
+        empty = Signal(init=1)
+        load = Signal()
+        m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready),
+                     load.eq(empty | self.o.ready)]
         with m.If(self.i.ready):
-            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
+            m.d.sync += [self.o.valid.eq(self.i.valid), empty.eq(~self.i.valid)]
+        with m.If(load):
+            m.d.sync += self.o.payload.eq(self.i.payload)
         return m
