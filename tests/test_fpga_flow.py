@@ -378,3 +378,72 @@ def test_netlist_only_stops_after_yosys_and_writes_the_path_estimate(monkeypatch
     assert depth.splitlines()[0].endswith("(2 logic cells)") and "LUT4" in depth
     out = capsys.readouterr().out
     assert "slowest paths, estimated" in out and " ns to " in out
+
+
+# --- paths of a placed netlist ------------------------------------------------------------------
+
+def _placed(cells):
+    """A nextpnr placed netlist from ``{name: (type, (x, y), {port: (direction, bits)})}``."""
+    return {"modules": {"top": {"cells": {
+        name: {"type": kind,
+               "attributes": {"NEXTPNR_BEL": f"X{x}/Y{y}/SLICEA.K0"} if (x, y) != (None, None)
+               else {},
+               "port_directions": {p: d for p, (d, _) in ports.items()},
+               "connections": {p: bits for p, (_, bits) in ports.items()}}
+        for name, (kind, (x, y), ports) in cells.items()}}}}
+
+
+def _pff(at, d, q):
+    return ("TRELLIS_FF", at, {"CLK": ("input", [1]), "DI": ("input", [d]), "Q": ("output", [q])})
+
+
+def _comb(at, inputs, f):
+    return ("TRELLIS_COMB", at, {**{p: ("input", [b]) for p, b in zip("ABCD", inputs)},
+                                 "F": ("output", [f])})
+
+
+def test_placed_arcs_cost_what_nextpnrs_placer_estimates():
+    from hdl.fpga.placed import UNIT, arc_delay
+    here = (3, 4, "SLICEA")
+    assert arc_delay(here, here, "Q", "A") == pytest.approx(3 * UNIT)        # within a tile
+    assert arc_delay(here, here, "F", "DI") == 0                              # LUT to its FF
+    assert arc_delay(here, (9, 4, "SLICEB"), "FCO", "FCI") == 0              # carry chain
+    # 7 tiles across: two units per tile for the first five, one for each beyond.
+    assert arc_delay(here, (10, 4, "SLICEB"), "Q", "A") == pytest.approx((3 + 10 + 2) * UNIT)
+    assert arc_delay(here, (10, 12, "SLICEB"), "Q", "A") == \
+        pytest.approx((3 + 20 + 2 + 3) * UNIT)
+
+
+def test_placed_paths_rank_distance_and_leave_out_ports_and_constants():
+    from hdl.fpga.placed import CLK_TO_Q, LUT, SETUP, analyse, arc_delay, format_report
+    cells = {
+        # Two LUTs within one tile: the deeper path in logic.
+        "a0": _pff((1, 1), 900, 10), "a1": _comb((1, 1), [10], 11),
+        "a2": _comb((1, 1), [11], 12), "a3": _pff((1, 1), 12, 19),
+        # One LUT, but 40 tiles away: the slower path.
+        "b0": _pff((1, 1), 901, 20), "b1": _comb((41, 1), [20], 21), "b2": _pff((41, 1), 21, 29),
+        # A LUT fed by a port (no driver) and a constant LUT: no register-to-register path.
+        "c1": _comb((60, 60), [500], 31), "c2": _pff((1, 1), 31, 32),
+        "d1": _comb((60, 60), [], 41), "d2": _pff((1, 1), 41, 42),
+    }
+    report = analyse(_placed(cells), count=5)
+    ends = [rows[-1][3] for _, rows in report]
+    assert ends == ["b2", "a3"]
+    far = (41, 1, "SLICEA")
+    near = (1, 1, "SLICEA")
+    expected = CLK_TO_Q + arc_delay(near, far, "Q", "A") + LUT + arc_delay(far, far, "F", "DI") \
+        + SETUP
+    assert report[0][0] == pytest.approx(expected, abs=0.01)
+    assert [row[3] for row in report[0][1]] == ["b0", "b1", "b2"]
+    text = format_report(report)
+    assert "X41/Y1" in text and text.splitlines()[0].endswith("b2")
+
+
+def test_placement_only_runs_keep_the_placed_netlist():
+    target = Target(route=False)
+    command = nextpnr_command("nextpnr", "n.json", target, report_path="r.json",
+                              log_path="l.log", placed_path="p.json")
+    assert " ".join(command).endswith("--no-route --write p.json")
+    routed = nextpnr_command("nextpnr", "n.json", Target(), report_path="r.json",
+                             log_path="l.log", placed_path="p.json")
+    assert "--write" not in routed

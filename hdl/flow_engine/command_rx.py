@@ -135,10 +135,15 @@ class CommandReceiver(wiring.Component):
         def saturated(value):
             return Mux(value >> _LENGTH_WIDTH, (1 << _LENGTH_WIDTH) - 1, value[:_LENGTH_WIDTH])
 
+        # The beat at ``index`` is written whatever the handshake: until that beat is taken,
+        # ``index`` stays and the beat taken last overwrites it, so the enable of each part of
+        # ``held`` (hundreds of flip-flops, spread wide) is a compare of ``index`` alone, not
+        # the input handshake. Between frames ``held[0]`` takes whatever ``tdata`` shows,
+        # which is no change for step 1 (see below): it reads ``held`` as the last beat left it.
+        for b in range(beats):
+            with m.If(index == b):
+                m.d.sync += held[8 * lanes * b:8 * lanes * (b + 1)].eq(axis.tdata)
         with m.If(take):
-            for b in range(beats):
-                with m.If(index == b):
-                    m.d.sync += held[8 * lanes * b:8 * lanes * (b + 1)].eq(axis.tdata)
             m.d.sync += [index.eq(Mux(axis.tlast, 0, Mux(index == beats, beats, index + 1))),
                          length.eq(Mux(axis.tlast, 0, saturated(length + lanes)))]
         # The last beat's kept bytes and the length before it are registered, and added in

@@ -34,9 +34,9 @@ cycles after it entered.
 
 from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ..gft.queue import Queue
 from ..level import after_step
 from .axis import AxiStreamSignature, kept_bytes
 from .parse_result import (DropReason, MAX_IPV6_EXT, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
@@ -639,14 +639,17 @@ class Parser(wiring.Component):
         done, result = self._result(pipe, token)
 
         # Two results may wait; the parser moves only while one more fits. ``room`` is the
-        # buffer's w_rdy of the next cycle, worked out a cycle early so that a register, not
-        # logic, drives the enable of every pipeline register (and tready never depends on
-        # result.ready within a cycle).
-        m.submodules.buffer = buffer = SyncFIFO(width=self._result_layout.size, depth=2)
+        # buffer's room (``i.ready``) of the next cycle, worked out a cycle early so that a
+        # register, not logic, drives the enable of every pipeline register (and tready never
+        # depends on result.ready within a cycle).
+        # A Queue, not a SyncFIFO: its LUT RAM is written in every cycle, so no write enable
+        # runs from the pipeline's last stage to the hundred RAM cells of a result (placed
+        # across the die, that wire was the flow engine's slowest path at placement).
+        m.submodules.buffer = buffer = Queue(shape=self._result_layout.size, depth=2)
         room = Signal(init=1)
         m.submodules.pipeline = EnableInserter(room)(pipe)
         push = done & room
-        pop = buffer.r_en & buffer.r_rdy
+        pop = buffer.o.valid & buffer.o.ready
         m.d.sync += room.eq(after_step(buffer.level, push, pop, lambda n: n < buffer.depth))
         # `tready` is a copy of `room` in a flip-flop of its own (its next value written the
         # other way round, so that synthesis does not merge the two): `room` reaches every
@@ -657,11 +660,11 @@ class Parser(wiring.Component):
                                           lambda n: n >= buffer.depth))
         m.d.comb += [
             self.s_axis.tready.eq(tready),
-            buffer.w_en.eq(push),
-            buffer.w_data.eq(result.as_value()),
-            self.result.valid.eq(buffer.r_rdy),
-            self.result.payload.eq(buffer.r_data),
-            buffer.r_en.eq(self.result.ready),
+            buffer.i.valid.eq(push),
+            buffer.i.payload.eq(result.as_value()),
+            self.result.valid.eq(buffer.o.valid),
+            self.result.payload.eq(buffer.o.payload),
+            buffer.o.ready.eq(self.result.ready),
         ]
         # Counted a cycle late, from registers: the buffer's level reaches every pipeline
         # register already and should not reach the counters' enables too.

@@ -21,6 +21,7 @@ import argparse
 import ast
 import json
 import sys
+from pathlib import Path
 
 from ..export import export_verilog
 from .lint import SUPPRESSED, ToolMissing, lint
@@ -118,7 +119,13 @@ def _synth(names, target, params=None, block=None):
               f"{summary['luts']} LUTs, {summary['ffs']} FFs, {summary['brams']} DP16KD, "
               f"{summary['seconds']['total']:.0f} s; wrote {summary['files']['summary']}")
         critical = summary["critical_path"]
-        if critical:
+        paths = Path(summary["files"].get("paths", ""))
+        if not summary.get("routed", True) and paths.is_file():
+            # No path from nextpnr before routing: the estimate from the placed netlist.
+            heads = [line for line in paths.read_text().splitlines() if line[:1] not in " "]
+            print(f"  slowest paths at placement, estimated: {'; '.join(heads[:3])} "
+                  f"(in {paths})")
+        elif critical:
             print(f"  critical path {critical['delay_ns']:.2f} ns ({critical['logic_ns']:.2f} "
                   f"logic, {critical['routing_ns']:.2f} routing, {critical['cells']} cells): "
                   f"{critical['from']} -> {critical['to']}")

@@ -7,7 +7,8 @@ inside a larger design, whatever its port count) against one target frequency fo
 with a fixed placer seed so that a run is repeatable. Everything goes to
 ``build/synth/<top>/``: ``yosys.log``, ``<top>.json`` (the netlist), ``nextpnr.log``,
 ``report.json`` (nextpnr's timing and utilisation report), ``paths.txt`` (its critical paths
-step by step) and ``summary.json``.
+step by step; after a placement-only run, the estimate of :mod:`hdl.fpga.placed` from the
+placed netlist ``placed.json``) and ``summary.json``.
 """
 
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ..export import BUILD_DIR
 from .lint import ToolMissing
+from .placed import analyse as analyse_placed, format_report as format_placed_paths
 
 
 __all__ = ["DEVICES", "PACKAGES", "SPEEDS", "ROUTERS", "Target", "ToolFailed", "yosys_script",
@@ -113,14 +115,20 @@ def yosys_script(verilog_path, top, netlist_path, *, abc9=True):
             f"{'' if abc9 else '-noabc9 '}-json {netlist_path}")
 
 
-def nextpnr_command(nextpnr, netlist_path, target, *, report_path, log_path):
-    """The nextpnr-ecp5 command line that places and routes ``netlist_path`` for ``target``."""
+def nextpnr_command(nextpnr, netlist_path, target, *, report_path, log_path, placed_path=None):
+    """The nextpnr-ecp5 command line that places and routes ``netlist_path`` for ``target``.
+
+    A placement-only run also writes the placed netlist to ``placed_path`` when given: its
+    report names no path, and :mod:`hdl.fpga.placed` finds them there.
+    """
     return [nextpnr, DEVICES[target.device], "--package", target.package,
             "--speed", str(target.speed), "--freq", str(target.freq_mhz),
             "--seed", str(target.seed), "--router", target.router,
             "--out-of-context", "--timing-allow-fail",
             "--json", str(netlist_path), "--report", str(report_path), "--log", str(log_path),
-            "--quiet", *([] if target.route else ["--no-route"])]
+            "--quiet",
+            *([] if target.route else
+              ["--no-route", *(["--write", str(placed_path)] if placed_path else [])])]
 
 
 def parse_fmax(log_text):
@@ -254,7 +262,8 @@ def _run(command, *, cwd, log_name, what):
 def _outputs(top):
     """The files a run writes in its output directory, by role."""
     return {"yosys_log": "yosys.log", "netlist": f"{top}.json", "nextpnr_log": "nextpnr.log",
-            "report": "report.json", "paths": "paths.txt", "summary": "summary.json"}
+            "report": "report.json", "paths": "paths.txt", "placed": "placed.json",
+            "summary": "summary.json"}
 
 
 def synthesize_netlist(top, verilog_path, *, out_dir=None, abc9=True):
@@ -268,7 +277,8 @@ def synthesize_netlist(top, verilog_path, *, out_dir=None, abc9=True):
     out = Path(out_dir) if out_dir is not None else BUILD_DIR / "synth" / top
     out.mkdir(parents=True, exist_ok=True)
     names = _outputs(top)
-    for stale in names.values():
+    # (and the quick estimate of an earlier netlist-only run, which would no longer match)
+    for stale in [*names.values(), "depth.txt"]:
         (out / stale).unlink(missing_ok=True)
     # The tools run in the output directory and see only relative paths: the WebAssembly
     # sandbox fails to open some absolute paths (any subdirectory of /tmp, for one).
@@ -304,11 +314,18 @@ def synthesize(top, verilog_path, target, *, out_dir=None, abc9=True, params=Non
     # non-zero status is a real failure (unroutable, too big for the device).
     nextpnr_s = _run(nextpnr_command(nextpnr, names["netlist"], target,
                                      report_path=names["report"],
-                                     log_path=names["nextpnr_log"]),
+                                     log_path=names["nextpnr_log"],
+                                     placed_path=names["placed"]),
                      cwd=out, log_name=names["nextpnr_log"], what="nextpnr")
 
     report = json.loads(files["report"].read_text())
-    files["paths"].write_text(format_paths(report))
+    if target.route:
+        files["paths"].write_text(format_paths(report))
+        del files["placed"]
+    else:
+        # nextpnr names no path before routing: estimate them from the placed netlist.
+        placed = json.loads(files["placed"].read_text())
+        files["paths"].write_text(format_placed_paths(analyse_placed(placed)))
     summary = summarise(top, target, log_text=files["nextpnr_log"].read_text(), report=report,
                         cells=count_cells(json.loads(files["netlist"].read_text()), top))
     summary["params"] = dict(params or {})

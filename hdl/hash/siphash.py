@@ -9,6 +9,8 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..gft.queue import Queue
+from ..level import after_step
 from ..wire import FLOW_KEY
 
 
@@ -116,8 +118,8 @@ class FlowHash(wiring.Component):
     from a flip-flop (a registered count of free places), so it depends on neither
     ``i_stream.valid`` nor ``o_stream.ready`` in the same cycle, and it falls only after
     ``o_stream`` has stalled for a while. ``o_stream.valid`` and ``o_stream.payload.hash`` come
-    straight from registers, the tag from the read port of the tag memory; all hold until
-    transferred.
+    straight from registers, the tag from a short queue read ahead from the tag memory; all
+    hold until transferred.
 
     Secret
     ------
@@ -186,6 +188,11 @@ class FlowHash(wiring.Component):
     def tag_width(self):
         return self._tag_width
 
+    TAG_READ_AHEAD = 3
+    """Tags read ahead of their hashes (see ``elaborate``): a read issued when a delivery
+    frees a place reaches the queue's head 3 cycles after that delivery, so 3 sustain one
+    hash per clock (with 2 the head runs dry and a hash would leave with a wrong tag)."""
+
     @property
     def latency(self):
         # The pipeline stages, the last of which holds the folded hash, then the output register.
@@ -215,25 +222,50 @@ class FlowHash(wiring.Component):
 
         if self._tag_width:
             # A ring of tags (a power of two places, at least ``capacity``), written as keys
-            # are accepted. Its read port reads the oldest tag in flight every cycle (the next
-            # one as a hash leaves), so a tag shows on the port one cycle after it was written,
-            # long before its hash. A read and a write meet at one address only when the tag
-            # being written is the only one in flight, and the read is repeated the next cycle:
-            # ``no_rw_check`` spares Yosys the collision logic (~2 flip-flops per tag bit).
+            # are accepted, and read ahead in order into a short queue whose head is the tag
+            # of the oldest hash in flight. The ring's read address is a flip-flop that moves
+            # when a read is issued (tags written and unread, room in the queue: flip-flops
+            # too), not ``head + deliver``: the consumer's ready through an adder to the
+            # address of a dozen block RAMs spread across the die was the flow engine's
+            # slowest path at placement. A tag is in the queue 3 cycles after its key was
+            # accepted, long before its hash; the queue refills one tag per clock behind
+            # ``deliver`` (see TAG_READ_AHEAD), so its head is valid whenever
+            # ``o_stream.valid`` is.
             depth = 1 << (self.capacity - 1).bit_length()
+            # A read and a write meet at one address only when no read is issued (nothing
+            # unread), and such a read's data is not used: ``no_rw_check`` spares Yosys the
+            # collision logic (~2 flip-flops per tag bit).
             tags = m.submodules.tags = Memory(shape=self._tag_width, depth=depth, init=[],
                                               attrs={"no_rw_check": 1})
             tag_w = tags.write_port()
             tag_r = tags.read_port()
+            ahead = m.submodules.tag_queue = Queue(shape=self._tag_width,
+                                                   depth=self.TAG_READ_AHEAD)
             tail = Signal(range(depth))
-            head = Signal(range(depth))
-            m.d.sync += [tail.eq(tail + accept), head.eq(head + deliver)]
+            rd = Signal(range(depth))
+            unread = Signal(range(self.capacity + 1))
+            any_unread = Signal()
+            reading = Signal(range(self.TAG_READ_AHEAD + 1))   # issued, not yet delivered
+            reads_full = Signal()
+            issue = any_unread & ~reads_full
+            fetched = Signal()
+            m.d.sync += [
+                tail.eq(tail + accept), rd.eq(rd + issue), fetched.eq(issue),
+                unread.eq(after_step(unread, accept, issue)),
+                any_unread.eq(after_step(unread, accept, issue, lambda n: n != 0)),
+                reading.eq(after_step(reading, issue, deliver)),
+                reads_full.eq(after_step(reading, issue, deliver,
+                                         lambda n: n == self.TAG_READ_AHEAD)),
+            ]
             m.d.comb += [
                 tag_w.addr.eq(tail),
                 tag_w.data.eq(self.i_stream.payload.tag),
                 tag_w.en.eq(accept),
-                tag_r.addr.eq(head + deliver),
-                self.o_stream.payload.tag.eq(tag_r.data),
+                tag_r.addr.eq(rd),
+                ahead.i.valid.eq(fetched),
+                ahead.i.payload.eq(tag_r.data),
+                ahead.o.ready.eq(deliver),
+                self.o_stream.payload.tag.eq(ahead.o.payload),
             ]
 
         k0, k1 = self.secret[:64], self.secret[64:]
