@@ -72,10 +72,10 @@ class CommandReceiver(wiring.Component):
 
     Latency and backpressure
     ------------------------
-    A frame is judged in five registered steps after its ``tlast`` beat transferred
-    (:attr:`LATENCY`); its command enters a six-entry queue at the end of the fifth and is
-    offered on ``commands`` from the sixth cycle after that beat; the counters count at the
-    same edge.
+    A frame is judged in five registered steps after its ``tlast`` beat transferred; the
+    counters count at the end of the fifth, its command enters a six-entry queue at the end
+    of the sixth (:attr:`LATENCY`) and is offered on ``commands`` from the seventh cycle after
+    that beat.
     ``fabric_in.tready`` is a flip-flop: high while the queue has room for the command of a
     frame ending now after those of the frames still being judged.
 
@@ -94,9 +94,9 @@ class CommandReceiver(wiring.Component):
         :data:`RX_STATS`, 32 bits each, wrapping.
     """
 
-    LATENCY = 5
+    LATENCY = 6
     """Clock edges after the one that transfers a frame's ``tlast`` beat, up to and including
-    the one at which its command enters the queue and the counters count it."""
+    the one at which its command enters the queue (the counters count it one edge earlier)."""
 
     def __init__(self, *, data_width=256):
         if not isinstance(data_width, int) or isinstance(data_width, bool) or \
@@ -137,15 +137,18 @@ class CommandReceiver(wiring.Component):
 
         # The beat at ``index`` is written whatever the handshake: until that beat is taken,
         # ``index`` stays and the beat taken last overwrites it, so the enable of each part of
-        # ``held`` (hundreds of flip-flops, spread wide) is a compare of ``index`` alone, not
-        # the input handshake. Between frames ``held[0]`` takes whatever ``tdata`` shows,
-        # which is no change for step 1 (see below): it reads ``held`` as the last beat left it.
+        # ``held`` (hundreds of flip-flops, spread wide) is a flip-flop of its own, ``at[b]``
+        # (``index == b``, worked out a cycle ahead), not the input handshake. Between frames
+        # ``held[0]`` takes whatever ``tdata`` shows, which is no change for step 1 (see
+        # below): it reads ``held`` as the last beat left it.
+        at = Signal(beats, init=1)
         for b in range(beats):
-            with m.If(index == b):
+            with m.If(at[b]):
                 m.d.sync += held[8 * lanes * b:8 * lanes * (b + 1)].eq(axis.tdata)
+        index_next = Mux(take, Mux(axis.tlast, 0, Mux(index == beats, beats, index + 1)), index)
+        m.d.sync += [index.eq(index_next), at.eq(Cat(index_next == b for b in range(beats)))]
         with m.If(take):
-            m.d.sync += [index.eq(Mux(axis.tlast, 0, Mux(index == beats, beats, index + 1))),
-                         length.eq(Mux(axis.tlast, 0, saturated(length + lanes)))]
+            m.d.sync += length.eq(Mux(axis.tlast, 0, saturated(length + lanes)))
         # The last beat's kept bytes and the length before it are registered, and added in
         # step 1: the kept-lane encoder, the addition and the saturation in one cycle were
         # this block's slowest path.
@@ -252,12 +255,16 @@ class CommandReceiver(wiring.Component):
             step4.length_ok.eq(step3.length_plus == step3.frame_length),
             step4.rest_ok.eq(step3.rest == step3.expected),
         ]
-        steps = (ended, step1.valid, step2.valid, step3.valid, step4.valid)
-
         bad = step4.short | ~step4.known | ~step4.length_ok | ~step4.rest_ok
         accepted = ~bad & step4.is_change & step4.from_ppm
-        m.d.comb += [out_q.i.payload.eq(step4.command),
-                     out_q.i.valid.eq(step4.valid & accepted)]
+        # The command enters the queue from flip-flops, a cycle after the verdict: the push
+        # moves the queue's pointer copies, which sit by their RAMs across the die (the verdict's
+        # LUTs in front of that wire were this block's slowest path at placement).
+        push = Signal()
+        command = Signal.like(step4.command)
+        m.d.sync += [push.eq(step4.valid & accepted), command.eq(step4.command)]
+        m.d.comb += [out_q.i.payload.eq(command), out_q.i.valid.eq(push)]
+        steps = (ended, step1.valid, step2.valid, step3.valid, step4.valid, push)
         # ``tready`` is a flip-flop (it enables hundreds of others): high in the next cycle if
         # the queue will have room for the command of a frame ending then, after those of the
         # frames ending now or still in the steps. Commands leaving the queue meanwhile are not

@@ -133,11 +133,15 @@ class PacketBuffer(wiring.Component):
         # already holds bytes.
         adds = ~axis.tlast | axis.tkeep.any()
         closes = take & ~cut & Mux(adds, last_lane | axis.tlast, axis.tlast & (lane != 0))
+        # The lane at ``lane`` takes ``tdata`` whatever the handshake: ``lane`` moves only when
+        # a beat is kept, so the beat kept last is what stays. The enable of each lane's
+        # flip-flops is then a compare of ``lane``, not the input handshake (which reached
+        # them across the die at placement). A word goes to the RAM the cycle after it
+        # closes, before a lane of it is written again.
+        for j in range(beats):
+            with m.If(lane == j):
+                m.d.sync += word[j * self._data_width:(j + 1) * self._data_width].eq(axis.tdata)
         with m.If(take & ~cut):
-            for j in range(beats):
-                with m.If(lane == j):
-                    m.d.sync += word[j * self._data_width:(j + 1) * self._data_width] \
-                        .eq(axis.tdata)
             m.d.sync += lane.eq(Mux(last_lane | axis.tlast, 0, lane + 1))
         with m.If(take & axis.tlast):
             m.d.sync += [lane.eq(0), kept.eq(0)]

@@ -335,7 +335,13 @@ class Parser(wiring.Component):
         distance = Signal(signed(self._index_width + 1), name=f"{name}_distance")
         m.d.comb += distance.eq(t.index - beat)
         span = max(offsets) // lanes + 2
-        t = t.but(at=Cat(*(t.valid & (distance == ahead) for ahead in range(span))), lane=lane)
+        # At the input (``locate`` off: the L2 window) a byte is written whatever the
+        # handshake: the beat index moves only when a beat is taken, so the beat taken last is
+        # what stays, and the captures' enables are compares of the index's flip-flops, not the
+        # flow engine's input handshake (which reached them across the die at placement).
+        # Later windows follow tokens, whose ``valid`` comes from a register.
+        here = t.valid if locate else C(1, 1)
+        t = t.but(at=Cat(*(here & (distance == ahead) for ahead in range(span))), lane=lane)
         if locate:
             t = t.register(m, f"{name}_find")
 

@@ -122,7 +122,8 @@ def _synth(names, target, params=None, block=None):
         paths = Path(summary["files"].get("paths", ""))
         if not summary.get("routed", True) and paths.is_file():
             # No path from nextpnr before routing: the estimate from the placed netlist.
-            heads = [line for line in paths.read_text().splitlines() if line[:1] not in " "]
+            heads = [line.strip() for line in paths.read_text().splitlines()
+                     if " ns  " in line]
             print(f"  slowest paths at placement, estimated: {'; '.join(heads[:3])} "
                   f"(in {paths})")
         elif critical:

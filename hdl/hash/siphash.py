@@ -227,7 +227,7 @@ class FlowHash(wiring.Component):
             # when a read is issued (tags written and unread, room in the queue: flip-flops
             # too), not ``head + deliver``: the consumer's ready through an adder to the
             # address of a dozen block RAMs spread across the die was the flow engine's
-            # slowest path at placement. A tag is in the queue 3 cycles after its key was
+            # slowest path at placement. A tag is in the queue 4 cycles after its key was
             # accepted, long before its hash; the queue refills one tag per clock behind
             # ``deliver`` (see TAG_READ_AHEAD), so its head is valid whenever
             # ``o_stream.valid`` is.
@@ -249,10 +249,14 @@ class FlowHash(wiring.Component):
             reads_full = Signal()
             issue = any_unread & ~reads_full
             fetched = Signal()
+            # A tag counts as unread a cycle after it was written (``written``, a flip-flop):
+            # the accept is the producer's handshake, and the counters sit by the tag memory.
+            written = Signal()
             m.d.sync += [
                 tail.eq(tail + accept), rd.eq(rd + issue), fetched.eq(issue),
-                unread.eq(after_step(unread, accept, issue)),
-                any_unread.eq(after_step(unread, accept, issue, lambda n: n != 0)),
+                written.eq(accept),
+                unread.eq(after_step(unread, written, issue)),
+                any_unread.eq(after_step(unread, written, issue, lambda n: n != 0)),
                 reading.eq(after_step(reading, issue, deliver)),
                 reads_full.eq(after_step(reading, issue, deliver,
                                          lambda n: n == self.TAG_READ_AHEAD)),
