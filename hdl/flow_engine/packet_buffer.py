@@ -6,7 +6,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..gft.queue import Queue
+from ..gft.queue import ReadAhead
 from ..level import after_step
 from .axis import AxiStreamSignature
 
@@ -154,32 +154,18 @@ class PacketBuffer(wiring.Component):
 
         # --- read: registered RAM output into a queue, issued only with room for it ------------
 
-        out_q = m.submodules.read_queue = Queue(shape=self._word_width, depth=self.READ_DEPTH)
-        wiring.connect(m, out_q.o, wiring.flipped(self.words))
-        in_flight = Signal(range(self.READ_DEPTH + 1))
-        # Words written and not yet read, and whether any are, and whether the queue can take
-        # one more read, all kept in flip-flops: ``issue`` is then one LUT, and it is in front
-        # of ``room`` (a compare of the two pointers there was the block's slowest path).
-        stored = Signal(range(depth + 1))
-        any_stored = Signal()
-        reads_full = Signal()
-        issue = any_stored & ~reads_full
-        fetched = Signal()
-        data = Signal(self._word_width, reset_less=True)
-        m.d.comb += rd.addr.eq(rd_ptr[:ptr_bits])
+        # Words written and not yet read, and room in the queue for one more read, are kept
+        # as flags by ReadAhead: ``issue`` is one LUT, and it is in front of ``room`` (a
+        # compare of the two pointers there was the block's slowest path).
+        ahead = m.submodules.read_ahead = ReadAhead(shape=self._word_width,
+                                                    depth=self.READ_DEPTH, capacity=depth,
+                                                    stages=2)
+        wiring.connect(m, ahead.o, wiring.flipped(self.words))
+        issue = ahead.issue
+        m.d.comb += [rd.addr.eq(rd_ptr[:ptr_bits]), ahead.data.eq(rd.data),
+                     ahead.written.eq(pending)]
         with m.If(issue):
             m.d.sync += rd_ptr.eq(rd_ptr + 1)
-        ready_data = Signal()
-        m.d.sync += [fetched.eq(issue), ready_data.eq(fetched), data.eq(rd.data)]
-        m.d.comb += [out_q.i.valid.eq(ready_data), out_q.i.payload.eq(data)]
-        delivered = out_q.o.valid & out_q.o.ready
-        m.d.sync += [
-            in_flight.eq(after_step(in_flight, issue, delivered)),
-            reads_full.eq(after_step(in_flight, issue, delivered,
-                                     lambda n: n == self.READ_DEPTH)),
-            stored.eq(after_step(stored, pending, issue)),
-            any_stored.eq(after_step(stored, pending, issue, lambda n: n != 0)),
-        ]
 
         # ``room`` for the next cycle, from this cycle's changes: at most one word closes per
         # cycle, so one free word is enough to take any beat.

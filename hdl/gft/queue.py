@@ -1,5 +1,6 @@
 """Stream buffers: :class:`Queue`, a FIFO in LUT RAM whose handshake logic stays out of the
-RAM's write enables, and :class:`Skid`, a two-entry buffer whose contents can be inspected."""
+RAM's write enables, :class:`Skid`, a two-entry buffer whose contents can be inspected, and
+:class:`ReadAhead`, which reads a ring in block RAM ahead into a queue."""
 
 from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
@@ -9,7 +10,7 @@ from amaranth.utils import ceil_log2
 from ..level import after_step
 
 
-__all__ = ["Queue", "Skid"]
+__all__ = ["Queue", "Skid", "ReadAhead"]
 
 
 class Queue(wiring.Component):
@@ -182,4 +183,84 @@ class Skid(wiring.Component):
             rd.eq(rd ^ take_out),
             count.eq(after_step(count, take_in, take_out)),
         ]
+        return m
+
+
+class ReadAhead(wiring.Component):
+    """Reads the entries of a ring memory ahead, in order, into a short :class:`Queue`.
+
+    The owner writes the ring and says so on ``written`` (one entry, the cycle after its
+    write at the earliest); this block says when to read the next entry (``issue``: the owner
+    moves its read address by one) and queues what the read port returns ``stages`` cycles
+    later (1: the port's data as it is; 2: registered once more). So the ring's read address
+    is a counter of flip-flops and no consumer's ``ready`` reaches it: a ready through the
+    address to block RAMs spread across the die was a long wire at placement (FlowHash's tag
+    ring, the packet buffer's word RAM). ``issue`` is one LUT of flip-flops: entries written and
+    unread, and room in the queue for every read in flight, are both kept as flags.
+
+    A delivery frees a place; the read issued for it reaches the queue's head ``stages + 2``
+    cycles after that delivery, so ``depth`` of at least ``stages + 2`` sustains one entry per
+    clock.
+
+    Parameters (keyword only)
+    -------------------------
+    shape : shape-castable
+        Entry shape.
+    depth : int
+        Entries read ahead at most (the queue's depth).
+    capacity : int
+        Entries the ring holds at most (bounds the unread count).
+    stages : int
+        Register stages from ``issue`` to the queue's input: 1 (the read port's own) or 2
+        (one more, on the read data).
+
+    Members
+    -------
+    written : ``In(1)``
+        An entry was written (counted from the next cycle on).
+    issue : ``Out(1)``
+        Read the next entry now.
+    data : ``In(shape)``
+        The read port's data.
+    o : ``Out(stream.Signature(shape))``
+        The entries, in order.
+    """
+
+    def __init__(self, *, shape, depth, capacity, stages=1):
+        for name, value in (("depth", depth), ("capacity", capacity)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if stages not in (1, 2) or isinstance(stages, bool):
+            raise ValueError(f"stages must be 1 or 2, not {stages!r}")
+        self._depth, self._capacity, self._stages = depth, capacity, stages
+        super().__init__({
+            "written": In(1), "issue": Out(1), "data": In(shape),
+            "o": Out(stream.Signature(shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        queue = m.submodules.queue = Queue(shape=self.data.shape(), depth=self._depth)
+        wiring.connect(m, queue.o, wiring.flipped(self.o))
+        unread = Signal(range(self._capacity + 1))
+        any_unread = Signal()
+        reading = Signal(range(self._depth + 1))        # issued, not yet delivered
+        reads_full = Signal()
+        issue, delivered = self.issue, queue.o.valid & queue.o.ready
+        m.d.comb += issue.eq(any_unread & ~reads_full)
+        m.d.sync += [
+            unread.eq(after_step(unread, self.written, issue)),
+            any_unread.eq(after_step(unread, self.written, issue, lambda n: n != 0)),
+            reading.eq(after_step(reading, issue, delivered)),
+            reads_full.eq(after_step(reading, issue, delivered, lambda n: n == self._depth)),
+        ]
+        fetched = Signal()
+        m.d.sync += fetched.eq(issue)
+        if self._stages == 1:
+            m.d.comb += [queue.i.valid.eq(fetched), queue.i.payload.eq(self.data)]
+        else:
+            valid = Signal()
+            data = Signal.like(self.data, reset_less=True)
+            m.d.sync += [valid.eq(fetched), data.eq(self.data)]
+            m.d.comb += [queue.i.valid.eq(valid), queue.i.payload.eq(data)]
         return m

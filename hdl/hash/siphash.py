@@ -9,8 +9,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..gft.queue import Queue
-from ..level import after_step
+from ..gft.queue import ReadAhead
 from ..wire import FLOW_KEY
 
 
@@ -239,35 +238,21 @@ class FlowHash(wiring.Component):
                                               attrs={"no_rw_check": 1})
             tag_w = tags.write_port()
             tag_r = tags.read_port()
-            ahead = m.submodules.tag_queue = Queue(shape=self._tag_width,
-                                                   depth=self.TAG_READ_AHEAD)
+            ahead = m.submodules.tag_read = ReadAhead(shape=self._tag_width,
+                                                      depth=self.TAG_READ_AHEAD,
+                                                      capacity=self.capacity)
             tail = Signal(range(depth))
             rd = Signal(range(depth))
-            unread = Signal(range(self.capacity + 1))
-            any_unread = Signal()
-            reading = Signal(range(self.TAG_READ_AHEAD + 1))   # issued, not yet delivered
-            reads_full = Signal()
-            issue = any_unread & ~reads_full
-            fetched = Signal()
             # A tag counts as unread a cycle after it was written (``written``, a flip-flop):
             # the accept is the producer's handshake, and the counters sit by the tag memory.
-            written = Signal()
-            m.d.sync += [
-                tail.eq(tail + accept), rd.eq(rd + issue), fetched.eq(issue),
-                written.eq(accept),
-                unread.eq(after_step(unread, written, issue)),
-                any_unread.eq(after_step(unread, written, issue, lambda n: n != 0)),
-                reading.eq(after_step(reading, issue, deliver)),
-                reads_full.eq(after_step(reading, issue, deliver,
-                                         lambda n: n == self.TAG_READ_AHEAD)),
-            ]
+            m.d.sync += [tail.eq(tail + accept), rd.eq(rd + ahead.issue),
+                         ahead.written.eq(accept)]
             m.d.comb += [
                 tag_w.addr.eq(tail),
                 tag_w.data.eq(self.i_stream.payload.tag),
                 tag_w.en.eq(accept),
                 tag_r.addr.eq(rd),
-                ahead.i.valid.eq(fetched),
-                ahead.i.payload.eq(tag_r.data),
+                ahead.data.eq(tag_r.data),
                 ahead.o.ready.eq(deliver),
                 self.o_stream.payload.tag.eq(ahead.o.payload),
             ]
