@@ -10,9 +10,9 @@ min(dy, 5)) + max(dx - 5, 0) + max(dy - 5, 0))``; a carry, a wide-mux input and 
 own flip-flop cost nothing. Cell delays are round figures for grade 6 (a LUT 0.45 ns, a
 flip-flop's clock-to-out 0.5 ns, a block RAM's 3 ns). ``UNIT`` is fitted, not nextpnr's own
 constant: with 0.12 ns the flow engine's slowest path (b43909c, seed 1) came out at 21.5 ns
-against nextpnr's 15.47 ns, and the framer's at 8.6 against 6.6 ns; 0.085 ns brings both
-within about 10 %. Unlike the quick estimate of :mod:`hdl.fpga.depth` it knows distance: which
-arcs cross the die, and that is what limits the full designs.
+against nextpnr's 15.47 ns, and the framer's at 8.6 against 6.6 ns; 0.085 ns brings them to
+15.70 and 6.62 ns (within 2 %). Unlike the quick estimate of :mod:`hdl.fpga.depth` it knows
+distance: which arcs cross the die, and that is what limits the full designs.
 
 Run ``python -m hdl.fpga.placed build/synth/<name>/placed.json``.
 """
@@ -90,7 +90,8 @@ def _is_endpoint(cell, port):
 
 def analyse(placed, *, count=20):
     """The ``count`` slowest endpoints of a placed netlist (nextpnr ``--write`` JSON, loaded),
-    each ``(arrival_ns, [(arrival_ns, wire_ns, cell type, cell name, (x, y)), ...])``."""
+    each ``(arrival_ns, [(arrival_ns, wire_ns into the cell, cell type, cell name, (x, y, site)),
+    ...])``, the endpoint last."""
     module = next(iter(placed["modules"].values()))
     cells = module["cells"]
     where = {name: _location(cell) for name, cell in cells.items()}
@@ -122,11 +123,6 @@ def analyse(placed, *, count=20):
             name, port = node
             cell = cells[name]
             inputs = _through(cell, port)
-            if inputs is not None and not any(
-                    isinstance(bit, int) for p in inputs for bit in cell["connections"].get(p, [])):
-                arrival[node], via[node] = None, None     # a constant: no path through it
-                stack.pop()
-                continue
             if inputs is None:
                 arrival[node], via[node] = _start(cell), None
                 stack.pop()
@@ -146,8 +142,9 @@ def analyse(placed, *, count=20):
                     got = wire(bit, name, p) if isinstance(bit, int) else None
                     if got is not None and got[0] + delay >= best:
                         best, best_via = got[0] + delay, (got[2], got[1])
-            # Fed by ports only (out of context: they have no driver): no register-to-register
-            # path through it, as nextpnr leaves such paths out of Fmax.
+            # Fed by ports only (out of context: they have no driver) or by nothing (a
+            # constant): no register-to-register path through it, as nextpnr leaves such
+            # paths out of Fmax.
             arrival[node], via[node] = (best if best_via else None), best_via
             stack.pop()
 
