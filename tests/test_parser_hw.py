@@ -64,7 +64,8 @@ def simulate(frames, *, data_width=64, rng=None, idle=0.0, backpressure=0.0, por
     and otherwise drives junk with ``tvalid`` low; ``result.ready`` is low with probability
     ``backpressure`` (and for the first ``hold_ready_low`` cycles). ``extra_beats`` maps a
     frame number to beats to send instead of the frame's own. The stream rules of ``result``
-    and the backpressure rule of ``tready`` are checked every cycle.
+    and the backpressure rule of ``tready`` (low exactly while ``result_depth`` frames are
+    pending) are checked every cycle.
     """
     dut = Parser(data_width=data_width)
     lanes = data_width // 8
@@ -80,6 +81,7 @@ def simulate(frames, *, data_width=64, rng=None, idle=0.0, backpressure=0.0, por
         axis, out = dut.s_axis, dut.result
         offering = False
         shown = None     # payload valid but not taken last cycle
+        pending = 0      # frames whose last beat is in and whose result has not left
         for cycle in range(limit):
             if not offering:
                 offering = bool(queue) and (rng is None or rng.random() >= idle)
@@ -102,7 +104,8 @@ def simulate(frames, *, data_width=64, rng=None, idle=0.0, backpressure=0.0, por
             if shown is not None:
                 assert valid and payload == shown, f"cycle {cycle}: result withdrawn or changed"
             tready = ctx.get(axis.tready)
-            assert tready or valid, f"cycle {cycle}: tready low with no result waiting"
+            assert tready == (pending < dut.result_depth), (
+                f"cycle {cycle}: tready {tready} with {pending} frames pending")
             if offering and not tready:
                 run.tready_low += 1
                 if run.first_tready_low is None:
@@ -112,9 +115,11 @@ def simulate(frames, *, data_width=64, rng=None, idle=0.0, backpressure=0.0, por
                 offering = False
                 if tlast:
                     run.in_cycles.append(cycle)
+                    pending += 1
             if valid and ready:
                 run.results.append(payload)
                 run.out_cycles.append(cycle)
+                pending -= 1
             shown = payload if valid and not ready else None
             if not queue and len(run.results) == len(frames):
                 break
@@ -290,11 +295,23 @@ def test_mutated_and_cut_real_frames_parse_as_the_model(data_width):
 
 # --- odd inputs ----------------------------------------------------------------------------------
 
-def test_one_byte_and_tlast_in_first_beat_frames_give_one_result_per_cycle():
-    frames = [bytes([n]) for n in range(20)] + [HEADER_CASES["ipv4_udp_with_ethernet_padding"]]
-    run = check(frames)
+def test_one_beat_frames_give_one_result_per_cycle_where_the_queue_covers_the_latency():
+    # At 512 bits a 64-byte frame is one beat, so the output queue holds a result per cycle of
+    # latency: one-byte frames (tlast in their first beat) go back to back.
+    frames = [bytes([n]) for n in range(60)] + [HEADER_CASES["ipv4_udp_with_ethernet_padding"]]
+    run = check(frames, data_width=512)
     assert run.tready_low == 0
-    assert [b - a for a, b in zip(run.out_cycles, run.out_cycles[1:20])] == [1] * 19
+    assert [b - a for a, b in zip(run.out_cycles, run.out_cycles[1:60])] == [1] * 59
+
+
+def test_one_byte_frames_at_64_bits_wait_only_for_a_place_in_the_output_queue():
+    # 15 places: 15 frames in cycles 0..14, then each one when a result leaves.
+    depth = Parser(data_width=64).result_depth
+    frames = [bytes([n]) for n in range(3 * depth)]
+    run = check(frames)
+    assert run.in_cycles[:depth] == list(range(depth))
+    assert run.in_cycles[depth] == run.out_cycles[0] + 1
+    assert [b - a for a, b in zip(run.out_cycles, run.out_cycles[1:depth])] == [1] * (depth - 1)
 
 
 def test_tlast_beat_with_no_byte_kept_adds_no_byte():
@@ -326,13 +343,16 @@ def test_minimum_size_frames_back_to_back_at_line_rate_and_documented_latency():
     assert {o - i for i, o in zip(run.in_cycles, run.out_cycles)} == {Parser.latency}
 
 
-def test_tready_falls_only_once_two_results_wait_and_nothing_is_lost():
-    # One-byte frames, one per cycle from cycle 0, output held off: results 0 and 1 fill the
-    # output buffer at the end of cycle latency (frame 1's), so tready is low from the next.
-    frames = [bytes([n]) for n in range(Parser.latency + 20)]
+def test_tready_falls_once_the_output_queue_is_spoken_for_and_nothing_is_lost():
+    # One-byte frames, one per cycle from cycle 0, output held off: the result_depth frames
+    # taken in cycles 0 .. depth - 1 fill the output queue's places, so tready is low from
+    # cycle depth on, and stays low until results leave.
+    depth = Parser(data_width=64).result_depth
+    frames = [bytes([n]) for n in range(depth + 20)]
     run = check(frames, hold_ready_low=200)
-    assert run.first_tready_low == Parser.latency + 1
-    assert run.in_cycles[:Parser.latency + 1] == list(range(Parser.latency + 1))
+    assert run.first_tready_low == depth
+    assert run.in_cycles[:depth] == list(range(depth))
+    assert run.in_cycles[depth] == 201
     assert run.out_cycles[0] == 200
 
 

@@ -214,13 +214,15 @@ class Parser(wiring.Component):
 
     Throughput and backpressure
     ---------------------------
-    ``s_axis.tready`` is low exactly in the cycles in which two results wait on ``result``
-    (the two-entry output buffer is full: ``result.valid`` is high and the older result has
-    not been taken); then the whole parser holds and nothing is lost. ``tready`` comes straight
-    from a register, never combinationally from ``result.ready``. With ``result.ready``
-    high, ``tready`` is always high: every beat is taken in the cycle it is offered, frames
-    of any size back to back, so a 64-byte frame takes 64 / (``data_width`` / 8) cycles (8 at
-    64 bits) and one-beat frames give one result per cycle.
+    The pipeline never stalls. A frame is *pending* from the transfer of its last beat until
+    its result transfers on ``result``, and at most :attr:`result_depth` frames are: the output
+    queue holds that many results, so however long ``result.ready`` stays low, no result is
+    lost. ``s_axis.tready`` is low exactly in the cycles in which ``result_depth`` frames are
+    pending; it comes straight from a register, never combinationally from ``result.ready``.
+    With ``result.ready`` high, 64-byte frames back to back never see ``tready`` low, so a
+    64-byte frame takes 64 / (``data_width`` / 8) cycles (8 at 64 bits); shorter frames may:
+    at 64 bits one-byte frames go in bursts of 15, one per 38 cycles on average (at 512 bits,
+    where ``result_depth`` is 63, one per cycle).
 
     Timing
     ------
@@ -315,6 +317,17 @@ class Parser(wiring.Component):
     # output buffer (1).
     latency = 1 + 2 + 4 + 3 * MAX_IPV6_EXT + 3 + 2 + 1
 
+    @property
+    def result_depth(self):
+        """Results the output queue holds, so frames in flight at most: 64-byte frames back to
+        back never see ``tready`` low. A frame holds its place from its last beat until its
+        result leaves, ``latency + 1`` cycles when the output does not wait; at least 15 (the
+        LUT RAM holds 16 words whatever the depth), one less than a power of two (the queue
+        keeps a spare slot)."""
+        beats = max(1, 64 // self._lanes)
+        places = -(-(self.latency + 1) // beats) + 1
+        return (1 << max(4, places.bit_length())) - 1
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _window(self, m, name, t, start, offsets, *, locate=True):
@@ -374,8 +387,11 @@ class Parser(wiring.Component):
 
     # --- stages ----------------------------------------------------------------------------
 
-    def _input(self, m):
-        """Beat counting, frame length and ingress port; captures the fixed L2 bytes."""
+    def _input(self, m, take):
+        """Beat counting, frame length and ingress port; captures the fixed L2 bytes.
+
+        ``take`` is high in the cycles in which a beat transfers on ``s_axis``.
+        """
         axis, lanes = self.s_axis, self._lanes
         in_frame = Signal()                                 # a frame has begun, not ended
         # The beat's index and the bytes before it are flip-flops that a tlast beat sets back
@@ -392,15 +408,14 @@ class Parser(wiring.Component):
         last_index = (1 << self._index_width) - 1
         port = Mux(first, axis.tuser, frame_port)
 
-        # The domain is enabled by tready, so tvalid here means a transfer.
-        with m.If(axis.tvalid):
+        with m.If(take):
             m.d.sync += [
                 in_frame.eq(~axis.tlast),
                 index.eq(Mux(axis.tlast, 0, Mux(index == last_index, index, index + 1))),
                 length_before.eq(Mux(axis.tlast, 0, length)),
                 frame_port.eq(port),
             ]
-        beat = _Token(valid=axis.tvalid, data=axis.tdata, last=axis.tlast, index=index,
+        beat = _Token(valid=take, data=axis.tdata, last=axis.tlast, index=index,
                       length=length, port=port)
         beat, l2 = self._window(m, "l2", beat, C(0, OFFSET_WIDTH), _L2_BYTES, locate=False)
         return beat.register(m, "in"), l2
@@ -634,9 +649,17 @@ class Parser(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Module()
+        # The pipeline never stalls: every register moves in every cycle, so no enable reaches
+        # its ~10k flip-flops (one did, and that net spanned the whole die at placement).
+        # Instead ``tready`` only lets a frame in when its result will find a place in the
+        # output queue: a credit per place, taken by a frame's last beat, given back when its
+        # result leaves.
+        tready = Signal(init=1)
+        take = Signal()
+        m.d.comb += take.eq(self.s_axis.tvalid & tready)
 
-        token, l2_bytes = self._input(pipe)
+        m.submodules.pipeline = pipe = Module()
+        token, l2_bytes = self._input(pipe, take)
         token = self._l2(pipe, token, l2_bytes)
         token = self._ip(pipe, token)
         for k in range(MAX_IPV6_EXT):
@@ -644,39 +667,33 @@ class Parser(wiring.Component):
         token = self._l4(pipe, token)
         done, result = self._result(pipe, token)
 
-        # Two results may wait; the parser moves only while one more fits. ``room`` is the
-        # buffer's room (``i.ready``) of the next cycle, worked out a cycle early so that a
-        # register, not logic, drives the enable of every pipeline register (and tready never
-        # depends on result.ready within a cycle).
         # A Queue, not a SyncFIFO: its LUT RAM is written in every cycle, so no write enable
         # runs from the pipeline's last stage to the hundred RAM cells of a result (placed
         # across the die, that wire was the flow engine's slowest path at placement).
-        m.submodules.buffer = buffer = Queue(shape=self._result_layout.size, depth=2)
-        room = Signal(init=1)
-        m.submodules.pipeline = EnableInserter(room)(pipe)
-        push = done & room
+        m.submodules.buffer = buffer = Queue(shape=self._result_layout.size,
+                                             depth=self.result_depth)
         pop = buffer.o.valid & buffer.o.ready
-        m.d.sync += room.eq(after_step(buffer.level, push, pop, lambda n: n < buffer.depth))
-        # `tready` is a copy of `room` in a flip-flop of its own (its next value written the
-        # other way round, so that synthesis does not merge the two): `room` reaches every
-        # pipeline register, and whatever takes beats beside the parser (the flow engine's
-        # packet buffer) should not sit behind that net.
-        tready = Signal(init=1)
-        m.d.sync += tready.eq(~after_step(buffer.level, push, pop,
-                                          lambda n: n >= buffer.depth))
+        # Frames whose last beat is in and whose result has not left; tready is worked out a
+        # cycle ahead from it, so it is a flip-flop.
+        pending = Signal(range(self.result_depth + 1))
+        entered = take & self.s_axis.tlast
+        m.d.sync += [
+            pending.eq(after_step(pending, entered, pop)),
+            tready.eq(after_step(pending, entered, pop, lambda n: n < self.result_depth)),
+        ]
         m.d.comb += [
             self.s_axis.tready.eq(tready),
-            buffer.i.valid.eq(push),
+            buffer.i.valid.eq(done),
             buffer.i.payload.eq(result.as_value()),
             self.result.valid.eq(buffer.o.valid),
             self.result.payload.eq(buffer.o.payload),
             buffer.o.ready.eq(self.result.ready),
         ]
-        # Counted a cycle late, from registers: the buffer's level reaches every pipeline
-        # register already and should not reach the counters' enables too.
+        # Counted a cycle late, from registers: the counters' enables stay off the pipeline's
+        # last stage.
         pushed = Signal()
         pushed_drop = Signal(DropReason)
-        m.d.sync += [pushed.eq(push), pushed_drop.eq(result.drop)]
+        m.d.sync += [pushed.eq(done), pushed_drop.eq(result.drop)]
         for reason in DropReason:
             with m.If(pushed & (pushed_drop == reason)):
                 count = getattr(self.reason_counts, reason.name.lower())
