@@ -10,6 +10,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..gft.queue import ReadAhead
+from ..level import after_step
 from ..wire import FLOW_KEY
 
 
@@ -215,12 +216,14 @@ class FlowHash(wiring.Component):
         ]
 
         # Free places minus one: ``ready`` is then the complement of the sign bit, a flip-flop.
+        # The handshakes choose among the counts worked out without them (after_step), so
+        # they are not in front of an adder's carry chain.
         spare = Signal(range(-1, self.capacity), init=self.capacity - 1)
-        m.d.sync += spare.eq(spare - accept + deliver)
+        m.d.sync += spare.eq(after_step(spare, deliver, accept))
         m.d.comb += self.i_stream.ready.eq(~spare[-1])
 
         if self._tag_width:
-            # A ring of tags (a power of two places, at least ``capacity``), written as keys
+            # A ring of tags (a power of two places, more than ``capacity``), written as keys
             # are accepted, and read ahead in order into a short queue whose head is the tag
             # of the oldest hash in flight. The ring's read address is a flip-flop that moves
             # when a read is issued (tags written and unread, room in the queue: flip-flops
@@ -230,10 +233,13 @@ class FlowHash(wiring.Component):
             # accepted, long before its hash; the queue refills one tag per clock behind
             # ``deliver`` (see TAG_READ_AHEAD), so its head is valid whenever
             # ``o_stream.valid`` is.
-            depth = 1 << (self.capacity - 1).bit_length()
-            # A read and a write meet at one address only when no read is issued (nothing
-            # unread), and such a read's data is not used: ``no_rw_check`` spares Yosys the
-            # collision logic (~2 flip-flops per tag bit).
+            depth = 1 << self.capacity.bit_length()     # more places than keys in flight
+            # The ring is written at ``tail`` in every cycle, whatever the handshake: that place
+            # holds no unread tag (the ring has more places than keys in flight), and only
+            # ``tail`` moves on an accept. (As a write enable, the accept reached the block
+            # RAMs' byte enables across the die.) A read and a write meet at one address only
+            # when no read is issued (nothing unread), and such a read's data is not used:
+            # ``no_rw_check`` spares Yosys the collision logic (~2 flip-flops per tag bit).
             tags = m.submodules.tags = Memory(shape=self._tag_width, depth=depth, init=[],
                                               attrs={"no_rw_check": 1})
             tag_w = tags.write_port()
@@ -250,7 +256,7 @@ class FlowHash(wiring.Component):
             m.d.comb += [
                 tag_w.addr.eq(tail),
                 tag_w.data.eq(self.i_stream.payload.tag),
-                tag_w.en.eq(accept),
+                tag_w.en.eq(1),
                 tag_r.addr.eq(rd),
                 ahead.data.eq(tag_r.data),
                 ahead.o.ready.eq(deliver),
