@@ -46,9 +46,9 @@ class FlowEngine(wiring.Component):
     ---------------
     Each beat on ``s_axis`` goes both to the :class:`~.parser.Parser` and to the
     :class:`~.packet_buffer.PacketBuffer` (block RAM), which holds the frame's bytes while
-    its key is worked out, each through a two-entry queue of its own. ``now`` goes with each
-    beat into the parser's queue, beside the ingress port in its ``tuser``; the parser keeps
-    the first beat's: that is the frame's timestamp. Its result, the key or a
+    its key is worked out, each through a two-entry queue of its own (the parser's then through
+    a register slice). ``now`` goes with each beat into the parser's queue, beside the ingress
+    port in its ``tuser``; the parser keeps the first beat's: that is the frame's timestamp. Its result, the key or a
     drop reason, goes through the :class:`~.frag_table.FragmentTable` (later fragments get
     their datagram's ports), then into the :class:`~.lft.LocalFlowTable` (hash, lookup; a
     dropped frame or a fragment for the PPM passes as a NOP, keeping its place). The
@@ -203,27 +203,34 @@ class FlowEngine(wiring.Component):
         fields = {"tdata": self._data_width, "tkeep": self._data_width // 8, "tlast": 1}
         # The parser's tuser is the ingress port and the time the beat arrived; the buffer has
         # no use for either.
-        layouts = {"parser_in": data.StructLayout({**fields, "tuser": parser.s_axis.tuser.shape()}),
+        tuser = parser.s_axis.tuser.shape()
+        layouts = {"parser_in": data.StructLayout({**fields, "tuser": tuser}),
                    "buffer_in": data.StructLayout(fields)}
-        sinks = {"parser_in": parser.s_axis, "buffer_in": buffer.s_axis}
+        sinks = {"parser_slice": parser.s_axis, "buffer_in": buffer.s_axis}
         for name, layout in layouts.items():
             m.submodules[name] = Queue(shape=layout, depth=2)
         to_parser, to_buffer = m.submodules.parser_in, m.submodules.buffer_in
+        # The parser's input stage (beat count, an adder for the length, the L2 window's
+        # enables) takes the beat from flip-flops, not from the queue's LUT RAM.
+        parser_slice = m.submodules.parser_slice = RegisterSlice(shape=layouts["parser_in"])
+        wiring.connect(m, to_parser.o, parser_slice.i)
         m.d.comb += [
             axis.tready.eq(to_parser.i.ready & to_buffer.i.ready),
             to_parser.i.valid.eq(axis.tvalid & to_buffer.i.ready),
             to_buffer.i.valid.eq(axis.tvalid & to_parser.i.ready),
             to_parser.i.payload.tuser.eq(Cat(axis.tuser, self.now)),
-            parser.s_axis.tuser.eq(to_parser.o.payload.tuser),
+            parser.s_axis.tuser.eq(parser_slice.o.payload.tuser),
         ]
+        for queue in (to_parser, to_buffer):
+            m.d.comb += [queue.i.payload.tdata.eq(axis.tdata),
+                         queue.i.payload.tkeep.eq(axis.tkeep),
+                         queue.i.payload.tlast.eq(axis.tlast)]
         for name, sink in sinks.items():
-            queue = m.submodules[name]
+            source = m.submodules[name].o
             m.d.comb += [
-                queue.i.payload.tdata.eq(axis.tdata), queue.i.payload.tkeep.eq(axis.tkeep),
-                queue.i.payload.tlast.eq(axis.tlast),
-                sink.tvalid.eq(queue.o.valid), queue.o.ready.eq(sink.tready),
-                sink.tdata.eq(queue.o.payload.tdata), sink.tkeep.eq(queue.o.payload.tkeep),
-                sink.tlast.eq(queue.o.payload.tlast),
+                sink.tvalid.eq(source.valid), source.ready.eq(sink.tready),
+                sink.tdata.eq(source.payload.tdata), sink.tkeep.eq(source.payload.tkeep),
+                sink.tlast.eq(source.payload.tlast),
             ]
 
         # --- parse result -> fragment table ---------------------------------------------------
