@@ -221,7 +221,7 @@ class Parser(wiring.Component):
     pending; it comes straight from a register, never combinationally from ``result.ready``.
     With ``result.ready`` high, 64-byte frames back to back never see ``tready`` low, so a
     64-byte frame takes 64 / (``data_width`` / 8) cycles (8 at 64 bits); shorter frames may:
-    at 64 bits one-byte frames go in bursts of 15, one per 38 cycles on average (at 512 bits,
+    at 64 bits one-byte frames go in bursts of 15, 15 frames per 38 cycles (at 512 bits,
     where ``result_depth`` is 63, one per cycle).
 
     Timing
@@ -608,6 +608,10 @@ class Parser(wiring.Component):
     def _result(self, m, t):
         """Addresses, then the whole result of the frame whose last token this is."""
         t, w = self._window(m, "addr", t, t.addr, _ADDR_BYTES)
+        # Whether the token is a frame's last, in a flip-flop of its own: it pushes into every
+        # chunk of the output queue, which lie far apart, so it should not be a LUT there.
+        done = Signal(name="addr_done")
+        m.d.sync += done.eq(t.valid & t.last)
         t = t.register(m, "addr")
         address = [Cat(*reversed([w[16 * i + j] for j in range(16)])) for i in range(2)]
         mapped = [Cat(*reversed([w[4 * i + j] for j in range(4)]), C(_V4_MAPPED_HI, 16),
@@ -643,7 +647,7 @@ class Parser(wiring.Component):
             result.length.eq(Mux(t.length >> 16, 0xFFFF, t.length[:16])),
             result.port.eq(t.port),
         ]
-        return t.valid & t.last, result
+        return done, result
 
     # --- assembly ----------------------------------------------------------------------------
 
