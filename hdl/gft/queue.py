@@ -34,8 +34,7 @@ class Queue(wiring.Component):
     The write pointer addresses every LUT-RAM cell (four bits each), and a pointer that fans out
     to a few hundred bits' cells spreads across the die (7.3 ns of routing in the command
     receiver's queue alone). So the payload is stored in chunks of :attr:`CHUNK` bits, each in
-    a RAM of its own with its own copy of both pointers, of the fill level and of its flags,
-    moved by its own copy of the handshake.
+    a RAM of its own with its own copy of both pointers.
 
     Latency and backpressure
     ------------------------
@@ -82,15 +81,15 @@ class Queue(wiring.Component):
         m = Module()
         slots = 1 << ceil_log2(self._depth + 1)     # a power of two: the pointers just wrap
         width = Shape.cast(self._shape).width
+        room = Signal(init=1)
+        held = Signal()
+        push = self.i.valid & room
+        pop = held & self.o.ready
+        m.d.comb += [self.i.ready.eq(room), self.o.valid.eq(held)]
         payload = Signal(width)
         m.d.comb += self.o.payload.eq(payload)
-        # One RAM, one pair of pointers and one copy of the fill level and its flags per chunk
-        # of the payload: each chunk's pointers move on its own copy of ``push`` and ``pop``,
-        # so the producer's ``valid`` and the consumer's ``ready`` each reach one LUT per chunk,
-        # by the chunk, rather than one LUT whose output spreads to every chunk (the parser's
-        # results go to places far apart: 8 ns of wire from that LUT at placement). The copies
-        # agree in every cycle; each counts from its own flip-flops, so synthesis cannot merge
-        # them. Chunk 0's flags are the handshake's.
+        # One RAM and one pair of pointers per chunk of the payload. Each copy of a pointer
+        # counts for itself (``+ 1`` of its own value), so synthesis cannot merge the copies.
         for n, lo in enumerate(range(0, max(1, width), self.CHUNK)):
             hi = min(width, lo + self.CHUNK)
             ram = memory.Memory(shape=hi - lo, depth=slots, init=[])
@@ -99,11 +98,6 @@ class Queue(wiring.Component):
             rd = ram.read_port(domain="comb")
             w_ptr = Signal(ceil_log2(slots), name=f"w_ptr{n}")
             r_ptr = Signal(ceil_log2(slots), name=f"r_ptr{n}")
-            level = Signal(range(self._depth + 1), name=f"level{n}")
-            room = Signal(init=1, name=f"room{n}")
-            held = Signal(name=f"held{n}")
-            push = self.i.valid & room
-            pop = held & self.o.ready
             m.d.comb += [
                 wr.addr.eq(w_ptr), wr.data.eq(Value.cast(self.i.payload)[lo:hi]), wr.en.eq(1),
                 rd.addr.eq(r_ptr), payload[lo:hi].eq(rd.data),
@@ -112,14 +106,12 @@ class Queue(wiring.Component):
                 m.d.sync += w_ptr.eq(w_ptr + 1)
             with m.If(pop):
                 m.d.sync += r_ptr.eq(r_ptr + 1)
-            # `push` and `pop` come last (a consumer's ready may depend on the payload, read
-            # from the RAM): see after_step.
-            m.d.sync += [level.eq(after_step(level, push, pop)),
-                         room.eq(after_step(level, push, pop, lambda k: k < self._depth)),
-                         held.eq(after_step(level, push, pop, lambda k: k != 0))]
-            if n == 0:
-                m.d.comb += [self.i.ready.eq(room), self.o.valid.eq(held),
-                             self.level.eq(level)]
+        # `push` and `pop` come last (a consumer's ready may depend on the payload, read from
+        # the RAM): see after_step.
+        level = self.level
+        m.d.sync += [self.level.eq(after_step(level, push, pop)),
+                     room.eq(after_step(level, push, pop, lambda n: n < self._depth)),
+                     held.eq(after_step(level, push, pop, lambda n: n != 0))]
         return m
 
 
