@@ -226,9 +226,11 @@ class Parser(wiring.Component):
 
     Timing
     ------
-    Every cycle holds at most one carry chain and a few LUT levels. Measured at 64 bits with
-    Yosys 0.70 and nextpnr 0.11.1 out of context on an LFE5U-85F, speed grade 6: 130.5 MHz
-    (target 125), 10.5k flip-flops, 5.8k LUTs, 113 LUT-RAM cells, no block RAM.
+    Every cycle holds at most one carry chain and a few LUT levels, and no enable reaches the
+    pipeline's registers. Measured at 64 bits with Yosys 0.70 and nextpnr 0.11.1 (router2)
+    out of context on an LFE5U-85F, speed grade 6: 124.2 MHz with placer seed 1, 110.4 with
+    seed 2 (target 125; 69.1 and 101.2 while an enable held the pipeline), 10.5k flip-flops,
+    5.9k LUTs, no block RAM.
 
     Counters
     --------
