@@ -57,6 +57,10 @@ def test_verilog_drops_frames_longer_than_the_buffer_keeps(request):
               dict(max_frame_bytes=256, buffer_bytes=1024, **TINY))
 
 
+def test_verilog_loses_nothing_when_an_output_stall_backs_up_to_the_input(request):
+    run_bench(request, "output_stall_backs_up_to_the_input")
+
+
 @pytest.mark.slow
 def test_verilog_forwards_every_capture_packet_as_the_model(request):
     _captures()

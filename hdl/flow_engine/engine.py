@@ -48,10 +48,11 @@ class FlowEngine(wiring.Component):
     :class:`~.packet_buffer.PacketBuffer` (block RAM), which holds the frame's bytes while
     its key is worked out, each through a two-entry queue of its own (the parser's then through
     a register slice). ``now`` goes with each beat into the parser's queue, beside the ingress
-    port in its ``tuser``; the parser keeps the first beat's: that is the frame's timestamp. Its result, the key or a
-    drop reason, goes through the :class:`~.frag_table.FragmentTable` (later fragments get
-    their datagram's ports), then into the :class:`~.lft.LocalFlowTable` (hash, lookup; a
-    dropped frame or a fragment for the PPM passes as a NOP, keeping its place). The
+    port in its ``tuser``; the parser keeps the first beat's: that is the frame's timestamp.
+    Its result, the key or a drop reason, goes through the
+    :class:`~.frag_table.FragmentTable` (later fragments get their datagram's ports), then into
+    the :class:`~.lft.LocalFlowTable` (hash, lookup; a dropped frame or a fragment for the PPM
+    passes as a NOP, keeping its place). The
     :class:`~.framer.Framer` turns each answer into a job for the
     :class:`~.assembler.FrameAssembler`, which writes the fabric header and message body and
     then the frame's bytes from the buffer onto ``m_axis``: PACKET to the owner on an LFT hit,
@@ -203,16 +204,12 @@ class FlowEngine(wiring.Component):
         fields = {"tdata": self._data_width, "tkeep": self._data_width // 8, "tlast": 1}
         # The parser's tuser is the ingress port and the time the beat arrived; the buffer has
         # no use for either.
-        tuser = parser.s_axis.tuser.shape()
-        layouts = {"parser_in": data.StructLayout({**fields, "tuser": tuser}),
-                   "buffer_in": data.StructLayout(fields)}
-        sinks = {"parser_slice": parser.s_axis, "buffer_in": buffer.s_axis}
-        for name, layout in layouts.items():
-            m.submodules[name] = Queue(shape=layout, depth=2)
-        to_parser, to_buffer = m.submodules.parser_in, m.submodules.buffer_in
+        parser_beat = data.StructLayout({**fields, "tuser": parser.s_axis.tuser.shape()})
+        to_parser = m.submodules.parser_in = Queue(shape=parser_beat, depth=2)
+        to_buffer = m.submodules.buffer_in = Queue(shape=data.StructLayout(fields), depth=2)
         # The parser's input stage (beat count, an adder for the length, the L2 window's
         # enables) takes the beat from flip-flops, not from the queue's LUT RAM.
-        parser_slice = m.submodules.parser_slice = RegisterSlice(shape=layouts["parser_in"])
+        parser_slice = m.submodules.parser_slice = RegisterSlice(shape=parser_beat)
         wiring.connect(m, to_parser.o, parser_slice.i)
         m.d.comb += [
             axis.tready.eq(to_parser.i.ready & to_buffer.i.ready),
@@ -225,8 +222,7 @@ class FlowEngine(wiring.Component):
             m.d.comb += [queue.i.payload.tdata.eq(axis.tdata),
                          queue.i.payload.tkeep.eq(axis.tkeep),
                          queue.i.payload.tlast.eq(axis.tlast)]
-        for name, sink in sinks.items():
-            source = m.submodules[name].o
+        for source, sink in ((parser_slice.o, parser.s_axis), (to_buffer.o, buffer.s_axis)):
             m.d.comb += [
                 sink.tvalid.eq(source.valid), source.ready.eq(sink.tready),
                 sink.tdata.eq(source.payload.tdata), sink.tkeep.eq(source.payload.tkeep),
