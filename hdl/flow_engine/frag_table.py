@@ -210,7 +210,6 @@ class FragmentTable(wiring.Component):
         room = Signal(init=1)       # the output queue can take a push in the next cycle too
         m.d.comb += self.i.ready.eq(idle & room)
         accept = self.i.valid & self.i.ready
-        passing = Signal()          # ``cur`` holds a packet that is not a fragment: push it
         first = Signal()        # the fragment at hand is a first fragment
         # ``cur`` takes ``i.payload`` in every idle cycle, whether or not a packet is accepted
         # (only an accepted fragment's is used later, and it stays while the table is busy), so
@@ -219,7 +218,6 @@ class FragmentTable(wiring.Component):
             m.d.sync += [cur.eq(req), first.eq(req.frag.offset == 0)]
         with m.If(accept & fragment):
             m.d.sync += [idle.eq(0), comparing.eq(1)]
-        m.d.sync += passing.eq(accept & ~fragment)
 
         # --- compare: identity against every entry; which entries are past their time ----------
 
@@ -345,9 +343,9 @@ class FragmentTable(wiring.Component):
         decide = deciding
         if self._tag_width:
             m.d.comb += result.tag.eq(cur.tag)
-        # The push is ``passing | decide`` worked out a cycle ahead into a flip-flop of its own
-        # (a decision follows the prepare step): the queue's chunks lie far apart, and a LUT
-        # in front of them had 6 ns of wire on each side at placement.
+        # The push, a flip-flop of its own: ``cur`` holds a packet accepted last cycle that is
+        # not a fragment, or a decision (which follows the prepare step). The queue's chunks
+        # lie far apart, and a LUT in front of them had 6 ns of wire on each side at placement.
         pushing = Signal()
         m.d.sync += pushing.eq((accept & ~fragment) | preparing)
         m.d.comb += [out_q.i.valid.eq(pushing), out_q.i.payload.eq(result)]
