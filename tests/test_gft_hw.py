@@ -7,6 +7,8 @@ Every check compares responses (status, entry, location), counters and the whole
 with sim/model/gft.py. Random tests print their seed and replay with SEED=<n>.
 """
 
+from types import SimpleNamespace
+
 import pytest
 from amaranth.back import verilog
 
@@ -18,7 +20,7 @@ from sim.model.gft import TableFull
 from sim.model.gft_ops import Request
 from sim.randkeys import random_flow_key
 from sim.amaranth.gft import GftBench
-from sim.model.gft_ops import Scoreboard, model_for, random_request
+from sim.model.gft_ops import SECRET, Scoreboard, model_for, random_request
 from tests.seeds import seeded_rng
 
 
@@ -104,6 +106,34 @@ def test_random_operation_mix_matches_the_model(config):
     s = bench.stats
     assert s["inserts"] and s["hits"] and s["deletes"] and s["updates"]
     assert s["insert_failures"] and s["aged_out"], s
+
+
+def test_scoreboard_takes_a_stamp_from_any_cycle_the_request_spent_in_the_table():
+    """A request queued behind slow inserts can wait longer than the timestamp range; its
+    stamp is then whatever ``now`` was when it was served, even a value below ``now`` at
+    either end. The scoreboard judges the stamp by the cycles in between, so a correct stamp
+    passes and one the time input never had fails."""
+    dut = GlobalFlowTable(buckets=2, ways=1, stash=3, move_budget=3, timestamp_bits=6)
+    k = FlowKey.of("10.0.0.1", "10.0.0.2", 6, 1000, 80)
+    ticks, mask = 16, 63
+
+    def board(taken, answered, stamp):
+        want = Scoreboard(bench([], [], [])).model.request(Request(RESERVE, k), stamp)
+        return Scoreboard(bench([(Request(RESERVE, k), taken, (taken // ticks) & mask)],
+                                [(want, answered, (answered // ticks) & mask)], []))
+
+    def bench(sent, responses, aged):
+        return SimpleNamespace(params=dut.params, secret=SECRET, timeout=1, sent=sent,
+                               responses=responses, aged=aged,
+                               now_at=lambda cycle: (cycle // ticks) & mask)
+
+    # 65 ticks from request to response: `now` is 11 at both ends and ran through every value.
+    taken, answered = 11 * ticks, (64 + 11) * ticks + 5
+    assert not board(taken, answered, 9).check(contents=False, stats=False)
+    # 6 ticks (`now` 11 to 17): 14 is the time of a cycle in between; 30 and 9 are no cycle's.
+    assert not board(taken, taken + 6 * ticks, 14).check(contents=False, stats=False)
+    assert board(taken, taken + 6 * ticks, 30).check(contents=False, stats=False)
+    assert board(taken, taken + 6 * ticks, 9).check(contents=False, stats=False)
 
 
 # --- State transitions ------------------------------------------------------------------------

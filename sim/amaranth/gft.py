@@ -62,6 +62,10 @@ class GftBench:
     def params(self):
         return self.dut.params
 
+    def now_at(self, cycle):
+        """The time input in ``cycle``, as the table saw it (modulo the timestamp width)."""
+        return self.now(cycle) & ((1 << self.params.timestamp_bits) - 1)
+
     def run(self, requests, *, until=None, testbench=None):
         """Simulate ``requests``. ``until(bench)``, when given, ends the drain early;
         ``testbench`` is an extra ``async def (ctx)`` run alongside (for directed tests)."""
@@ -88,7 +92,7 @@ class GftBench:
                         break
                     drained += 1
                     last_transfer = cycle
-                now = self.now(cycle) & ((1 << p.timestamp_bits) - 1)
+                now = self.now_at(cycle)
                 ctx.set(dut.now, now)
                 if current is None and pending and rng.random() >= self.idle:
                     current = pending.pop(0)

@@ -212,8 +212,11 @@ class Scoreboard:
 
     Responses are replayed in order; an aged entry is replayed just before the response whose
     index is its ``seq`` (the number of responses committed before the free). An insert or a
-    touch takes the timestamp the hardware wrote, which must lie between ``now`` when the
-    request was taken and ``now`` when its response was (modulo the timestamp width).
+    touch takes the timestamp the hardware wrote, which must be a value the time input had
+    in some cycle from the one that took the request to the one that took its response
+    (``bench.now_at(cycle)``). Compared by cycle, not by the two ends' ``now``: a request that
+    waits behind slow inserts for longer than the timestamp range wraps, and any stamp is
+    then possible.
     """
 
     COMMON_STATS = ("lookups", "hits", "misses", "inserts", "updates", "deletes", "relocations",
@@ -235,15 +238,14 @@ class Scoreboard:
         assert len(b.sent) < 1 << 16, "seq wraps: keep a run under 65536 requests"
         aged = b.aged               # in commit order, so seq never decreases
         ai = 0
-        for n, ((req, _, now_req), (got, _, now_resp)) in enumerate(zip(b.sent, b.responses)):
+        for n, ((req, taken, now_req), (got, answered, _)) in enumerate(zip(b.sent,
+                                                                         b.responses)):
             while ai < len(aged) and aged[ai].seq <= n:
                 self._age(aged[ai])
                 ai += 1
             now = now_req
-            if got.fields is not None:
-                wrap = (1 << p.timestamp_bits) - 1
-                if (got.fields["timestamp"] - now_req) & wrap <= (now_resp - now_req) & wrap:
-                    now = got.fields["timestamp"]
+            if got.fields is not None and self._seen(got.fields["timestamp"], taken, answered):
+                now = got.fields["timestamp"]
             want = self.model.request(req, now)
             want = replace(want, tag=want.tag & ((1 << p.tag_width) - 1))
             self.expected.append(want)
@@ -265,6 +267,18 @@ class Scoreboard:
                         self.errors.append(f"table at {loc}: hardware {b.contents.get(loc)}, "
                                            f"model {want.get(loc)}")
         return self.errors
+
+    def _seen(self, stamp, first, last):
+        """Whether the time input was ``stamp`` in some cycle from ``first`` to ``last``."""
+        values = 1 << self.bench.params.timestamp_bits
+        seen = set()
+        for cycle in range(first, last + 1):
+            seen.add(self.bench.now_at(cycle))
+            if stamp in seen:
+                return True
+            if len(seen) == values:
+                break
+        return False
 
     def _age(self, a):
         e = self.model.age_slot(a.loc, a.now, self.bench.timeout)

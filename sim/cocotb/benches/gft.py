@@ -60,12 +60,15 @@ class GftTB(TB):
                                     monitor=self._on_aged)
         cocotb.start_soon(self._time())
 
+    def now_at(self, cycle):
+        """The time input in ``cycle`` (modulo the timestamp width)."""
+        return (cycle // self.ticks) & ((1 << self.params.timestamp_bits) - 1)
+
     async def _time(self):
-        mask = (1 << self.params.timestamp_bits) - 1
         while True:
             await RisingEdge(self.clk)
             self.cycle += 1
-            self.now = (self.cycle // self.ticks) & mask
+            self.now = self.now_at(self.cycle)
             self.dut.now.value = self.now
 
     def _on_request(self, payload):
