@@ -14,6 +14,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from hdl.hash.folded import FoldedFlowHash
 from hdl.flow_engine.lft import LFT_STATS, LftOp, LftStatus, LocalFlowTable
 from sim.flowhash import DEFAULT_SECRET, flow_hash
 from sim.flowkey import FlowKey
@@ -272,16 +273,19 @@ def distinct_bucket_keys(rng, buckets, count):
     return keys
 
 
-def test_one_request_per_clock_and_the_documented_latency(request):
+def test_eight_requests_per_clock_then_one_per_four_cycles_and_the_documented_latency(request):
+    """The folded hash takes 8 keys back to back, then 8 per 32 cycles (one per its
+    ``interval``); the table behind it answers each one ``latency`` cycles after it entered."""
     rng = seeded_rng(request.node.name)
     dut = lft(64, 2)
     requests = [(LftOp.LOOKUP, tuple(k), 0, 64) for k in distinct_bucket_keys(rng, 64, 48)]
     run = simulate(dut, requests)
     check(dut, requests, run)
+    ring, period = FoldedFlowHash.ring, FoldedFlowHash.ring * FoldedFlowHash.interval
     cycles = [c for c, _ in run.responses]
     assert run.responses[0][0] - run.sent[0] == dut.latency
-    assert cycles == list(range(cycles[0], cycles[0] + len(requests)))
-    assert run.sent == list(range(run.sent[0], run.sent[0] + len(requests)))
+    assert cycles == [cycles[0] + period * (n // ring) + n % ring for n in range(len(requests))]
+    assert run.sent[:ring] == list(range(run.sent[0], run.sent[0] + ring))
 
 
 def test_requests_on_one_bucket_back_to_back_wait_five_cycles_each(request):

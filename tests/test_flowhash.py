@@ -8,6 +8,7 @@ from collections import deque
 import pytest
 from amaranth.sim import Simulator
 
+from hdl.hash.folded import FoldedFlowHash
 from hdl.hash.siphash import FlowHash
 from sim.flowhash import DEFAULT_SECRET, flow_hash, siphash
 from sim.flowkey import FlowKey
@@ -103,9 +104,15 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0, stall_runs=None):
 
             in_flight = len(taken)
             most_in_flight = max(most_in_flight, in_flight)
-            assert ctx.get(dut.i_stream.ready) == (in_flight < dut.capacity), \
+            # The folded ring also refuses a key whose slot an accepted key takes.
+            ring = getattr(dut, "ring", None)
+            slot_taken = ring is not None and any(cycle - c in (ring, 2 * ring, 3 * ring)
+                                                  for c in taken)
+            assert ctx.get(dut.i_stream.ready) == (in_flight < dut.capacity and
+                                                   not slot_taken), \
                 f"cycle {cycle}: i_stream.ready is {ctx.get(dut.i_stream.ready)} with " \
-                f"{in_flight} of {dut.capacity} keys in flight"
+                f"{in_flight} of {dut.capacity} keys in flight" + \
+                (", the slot taken" if slot_taken else "")
             valid = ctx.get(dut.o_stream.valid)
             output = (ctx.get(dut.o_stream.payload.hash),
                       ctx.get(dut.o_stream.payload.tag) if dut.tag_width else 0)
@@ -136,6 +143,17 @@ def simulate(dut, jobs, rng, *, idle=0.0, backpressure=0.0, stall_runs=None):
     return results, most_in_flight
 
 
+def make(design, tag_width=0):
+    """``design``: 2 or 1 (:class:`FlowHash` with that many stages per round) or "folded"
+    (:class:`FoldedFlowHash`)."""
+    if design == "folded":
+        return FoldedFlowHash(tag_width=tag_width)
+    return FlowHash(stages_per_round=design, tag_width=tag_width)
+
+
+DESIGNS = [2, 1, "folded"]
+
+
 def random_jobs(rng, count, tag_width, secrets):
     return [(random_flow_key(rng), rng.getrandbits(tag_width), rng.choice(secrets))
             for _ in range(count)]
@@ -148,23 +166,24 @@ def check_hashes(jobs, results):
             f"job {index}: key {key}, secret {secret.hex()}: got {got_hash:#018x} tag {got_tag:#x}"
 
 
-@pytest.mark.parametrize("stages_per_round, tag_width", [(2, 8), (1, 5), (2, 0), (1, 0)])
+@pytest.mark.parametrize("design, tag_width", [(2, 8), (1, 5), (2, 0), (1, 0), ("folded", 8),
+                                               ("folded", 0)])
 @pytest.mark.parametrize("idle, backpressure", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.3, 0.6)])
-def test_hardware_matches_reference_under_idle_and_backpressure(stages_per_round, tag_width,
+def test_hardware_matches_reference_under_idle_and_backpressure(design, tag_width,
                                                                  idle, backpressure):
-    rng = seeded_rng(f"flowhash-hw-{stages_per_round}-{tag_width}-{idle}-{backpressure}")
-    dut = FlowHash(stages_per_round=stages_per_round, tag_width=tag_width)
+    rng = seeded_rng(f"flowhash-hw-{design}-{tag_width}-{idle}-{backpressure}")
+    dut = make(design, tag_width)
     jobs = random_jobs(rng, 120, tag_width, [rng.randbytes(16)])
     results, _ = simulate(dut, jobs, rng, idle=idle, backpressure=backpressure)
     check_hashes(jobs, results)
 
 
-@pytest.mark.parametrize("stages_per_round", [1, 2])
-def test_every_hash_matches_reference_with_a_fresh_secret_per_key(stages_per_round):
+@pytest.mark.parametrize("design", DESIGNS)
+def test_every_hash_matches_reference_with_a_fresh_secret_per_key(design):
     """Random keys, each under its own random secret, random idle cycles on the input and
     random backpressure on the output."""
-    rng = seeded_rng(f"flowhash-hw-secrets-{stages_per_round}")
-    dut = FlowHash(stages_per_round=stages_per_round, tag_width=6)
+    rng = seeded_rng(f"flowhash-hw-secrets-{design}")
+    dut = make(design, 6)
     jobs = [(random_flow_key(rng), rng.getrandbits(6), rng.randbytes(16)) for _ in range(200)]
     results, _ = simulate(dut, jobs, rng, idle=rng.uniform(0.0, 0.6),
                           backpressure=rng.uniform(0.0, 0.8))
@@ -179,11 +198,12 @@ def test_hardware_hashes_ipv4_key_built_from_strings():
     check_hashes(jobs, results)
 
 
-def test_keys_in_flight_keep_the_secret_they_entered_with():
+@pytest.mark.parametrize("design", [2, "folded"])
+def test_keys_in_flight_keep_the_secret_they_entered_with(design):
     """The secret changes with every key, keys enter back to back, and the output stalls at
     random: each hash must still use the secret present when its key entered."""
-    rng = seeded_rng("flowhash-hw-secret")
-    dut = FlowHash(tag_width=4)
+    rng = seeded_rng(f"flowhash-hw-secret-{design}")
+    dut = make(design, 4)
     jobs = random_jobs(rng, 150, 4, [rng.randbytes(16) for _ in range(3)])
     results, _ = simulate(dut, jobs, rng, backpressure=0.3)
     check_hashes(jobs, results)
@@ -198,13 +218,13 @@ def test_output_holds_while_not_ready():
     check_hashes(jobs, results)
 
 
-@pytest.mark.parametrize("stages_per_round", [1, 2])
-def test_full_queue_loses_duplicates_and_reorders_nothing(stages_per_round):
+@pytest.mark.parametrize("design", DESIGNS)
+def test_full_queue_loses_duplicates_and_reorders_nothing(design):
     """The consumer stalls for long runs, so ``capacity`` keys pile up and ``i_stream.ready``
     falls (``simulate`` checks it falls exactly then). Tags are the job numbers, so every tag
     must come out once, in order, with its key's hash."""
-    rng = seeded_rng(f"flowhash-hw-full-{stages_per_round}")
-    dut = FlowHash(stages_per_round=stages_per_round, tag_width=16)
+    rng = seeded_rng(f"flowhash-hw-full-{design}")
+    dut = make(design, 16)
     jobs = [(random_flow_key(rng), n, rng.randbytes(16)) for n in range(400)]
     results, most_in_flight = simulate(dut, jobs, rng, idle=0.05, stall_runs=(0, 60))
     assert [tag for *_, tag in results] == list(range(len(jobs)))
@@ -212,9 +232,10 @@ def test_full_queue_loses_duplicates_and_reorders_nothing(stages_per_round):
     assert most_in_flight == dut.capacity
 
 
-@pytest.mark.parametrize("stages_per_round, latency, capacity", [(2, 33, 34), (1, 17, 18)])
-def test_latency_is_the_pipeline_plus_the_output_register(stages_per_round, latency, capacity):
-    dut = FlowHash(stages_per_round=stages_per_round)
+@pytest.mark.parametrize("design, latency, capacity", [(2, 33, 34), (1, 17, 18),
+                                                        ("folded", 35, 16)])
+def test_latency_is_the_pipeline_plus_the_output_register(design, latency, capacity):
+    dut = make(design)
     assert (dut.latency, dut.capacity) == (latency, capacity)
 
 
@@ -243,6 +264,25 @@ def test_accepts_one_key_per_clock_when_not_stalled(stages_per_round, tag_width)
     assert throughput == 1.0
 
 
+@pytest.mark.parametrize("tag_width", [0, 12])
+def test_folded_ring_takes_eight_keys_back_to_back_then_one_per_four_cycles(tag_width):
+    """Back-to-back keys, output always ready: the ring takes a key in each of its 8 slots one
+    per clock, refuses keys while those come round (``simulate`` checks ``ready`` in every
+    cycle against the rule), and from then on takes 8 keys per 32 cycles; every hash appears
+    exactly ``latency`` cycles after its key entered."""
+    rng = seeded_rng(f"flowhash-folded-throughput-{tag_width}")
+    dut = FoldedFlowHash(tag_width=tag_width)
+    count = 96
+    jobs = random_jobs(rng, count, tag_width, [rng.randbytes(16)])
+    results, _ = simulate(dut, jobs, rng)
+    check_hashes(jobs, results)
+    in_cycles = [r[0] for r in results]
+    assert in_cycles[:8] == list(range(8))
+    assert in_cycles == [32 * (n // 8) + n % 8 for n in range(count)]
+    assert [o - i for i, o, *_ in results] == [dut.latency] * count
+    assert count / (in_cycles[-1] + 1 - in_cycles[0] + 24) == 1 / dut.interval
+
+
 # --- Parameters ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [0, 3, 4, -1, 0.5, 2.0, "2", None, True])
@@ -252,19 +292,22 @@ def test_stages_per_round_must_be_1_or_2(value):
         FlowHash(stages_per_round=value)
 
 
+@pytest.mark.parametrize("design", [FlowHash, FoldedFlowHash])
 @pytest.mark.parametrize("value", [-1, 2.0, "8", None, False])
-def test_tag_width_must_be_a_non_negative_integer(value):
+def test_tag_width_must_be_a_non_negative_integer(design, value):
     message = f"Tag width must be a non-negative integer, not {value!r}"
     with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
-        FlowHash(tag_width=value)
+        design(tag_width=value)
 
 
-def test_parameters_are_keyword_only():
+@pytest.mark.parametrize("design", [FlowHash, FoldedFlowHash])
+def test_parameters_are_keyword_only(design):
     with pytest.raises(TypeError):
-        FlowHash(2)
+        design(2)
 
 
-def test_zero_tag_width_leaves_the_tag_field_out():
-    dut = FlowHash(tag_width=0)
+@pytest.mark.parametrize("design", [FlowHash, FoldedFlowHash])
+def test_zero_tag_width_leaves_the_tag_field_out(design):
+    dut = design(tag_width=0)
     assert [name for name, _ in dut.i_stream.payload.shape()] == ["key"]
     assert [name for name, _ in dut.o_stream.payload.shape()] == ["hash"]

@@ -15,7 +15,7 @@ from amaranth.utils import ceil_log2
 from ..gft.bucket import popcount
 from ..gft.compare import KeyCompare
 from ..gft.queue import Queue, Skid
-from ..hash.siphash import FlowHash
+from ..hash.folded import FoldedFlowHash
 from ..level import after_step
 from ..wire import FID, FLOW_KEY, MESSAGES, PACKET_REF, MsgType
 from ..onehot import first_one, select
@@ -84,8 +84,8 @@ class LocalFlowTable(wiring.Component):
 
     Pipeline
     --------
-    ``req`` -> a register -> :class:`~hdl.hash.siphash.FlowHash` (the whole request rides as
-    its tag) -> a two-entry skid buffer of buckets and ops (cuts the ready path; the whole
+    ``req`` -> a register -> :class:`~hdl.hash.folded.FoldedFlowHash` (the whole request rides
+    as its tag; a quarter of the unrolled hash's logic, for a quarter of its rate) -> a two-entry skid buffer of buckets and ops (cuts the ready path; the whole
     request waits beside it in a queue and joins at R) -> then one cycle each: I (issue, from
     a register that also drives both memories' read address), R (block RAM output,
     registered), B (first half of the key compare of every way; per-way increments and FID
@@ -95,7 +95,8 @@ class LocalFlowTable(wiring.Component):
     M (the matching way chooses among those values: an AND-OR per bit), D (memory writes,
     statistics, response into an 8-entry queue). Latency: a request transferred at edge *t* is answered on ``resp``
     from edge *t +* :attr:`latency` (hash latency + 9) when nothing waits.
-    Throughput: one request per clock.
+    Throughput: the hash's, 8 requests back to back, then one per 4 cycles (8 per 32); the
+    table behind it takes one per clock. The card needs one per 8-beat frame, plus commands.
 
     Hazards: stall, not bypass
     --------------------------
@@ -207,7 +208,7 @@ class LocalFlowTable(wiring.Component):
             "stats": Out(self.stats_layout),
             "initialising": Out(1),
         })
-        self._hash = FlowHash(tag_width=self.request_layout.size)
+        self._hash = FoldedFlowHash(tag_width=self.request_layout.size)
 
     @property
     def buckets(self):

@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from ..flow_engine.engine import FlowEngine
 from ..flow_engine.parser import Parser
 from ..gft.table import GlobalFlowTable
+from ..hash.folded import FoldedFlowHash
 from ..hash.siphash import FlowHash
 
 
@@ -22,6 +23,7 @@ __all__ = ["TOPS", "OPTIONS", "build_top", "select_tops", "variant_name"]
 
 TOPS = {
     "flowhash": FlowHash,
+    "flowhash_folded": FoldedFlowHash,
     "parser": Parser,
     # 1024 buckets x 4 ways = 4096 dual-stack entries, stash 8, move budget 3: the size.
     "gft": GlobalFlowTable,
