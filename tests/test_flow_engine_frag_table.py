@@ -94,10 +94,10 @@ def simulate(dut, packets, times, *, rng=None, idle=0.0, backpressure=0.0, now=N
         run.stats = {name: ctx.get(getattr(dut.stats, name)) for name in
                      (*FRAG_STATS, "occupancy")}
         run.entries = []
-        for entry in dut.entries:
+        for e, entry in enumerate(dut.entries):
             if ctx.get(entry.valid):
-                ident = ctx.get(entry.identity)
-                ports = ctx.get(entry.ports)
+                word = ctx.get(dut.ids.data[e])
+                ident, ports = word["identity"], word["ports"]
                 run.entries.append(((ident["src_addr"], ident["dst_addr"], ident["proto"],
                                      ident["ident"], ident["zone"]),
                                     (ports["src_port"], ports["dst_port"], ports["proto"]),
@@ -176,6 +176,23 @@ def test_random_fragment_trains_match_the_model(request, capacity):
     check(dut, packets, times, simulate(dut, packets, times, rng=rng))
 
 
+@pytest.mark.parametrize("capacity, digest_width, idle, backpressure", [
+    (3, 1, 0.0, 0.0), (8, 1, 0.0, 0.0), (8, 2, 0.2, 0.2), (5, 1, 0.3, 0.3)])
+def test_digest_collisions_still_match_the_model(request, capacity, digest_width, idle,
+                                                 backpressure):
+    """Digests of 1 or 2 bits: most entries share a fragment's digest, so the table probes
+    candidate after candidate, and must still find exactly the model's entry."""
+    rng = seeded_rng(request.node.name)
+    dut = FragmentTable(capacity=capacity, timestamp_width=16, timeout=40, tag_width=TAG_WIDTH,
+                        digest_width=digest_width)
+    packets, times = random_traffic(rng, 200, datagrams=capacity + 3, timeout=40)
+    run = simulate(dut, packets, times, rng=rng, idle=idle, backpressure=backpressure)
+    check(dut, packets, times, run)
+    if not idle and not backpressure:
+        # Some fragment was answered later than the seven cycles of a single probe.
+        assert any(c - s > 7 for (c, _), s in zip(run.results, run.sent))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("capacity", [1, 4, 7, 16])
 def test_long_random_fragment_trains_match_the_model(request, capacity):
@@ -248,9 +265,9 @@ def test_age_exactly_the_timeout_still_matches_and_one_tick_more_does_not():
 
 # --- timing ---------------------------------------------------------------------------------------
 
-def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_six(request):
-    # Six: accept, compare, gather, choose, prepare, decide (gather and choose were added for
-    # 125 MHz).
+def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_seven(request):
+    # Seven: accept, compare, gather, read, check, prepare, decide (the identity is read from
+    # LUT RAM and compared in two halves, for 125 MHz).
     # A packet that is not a fragment takes two: it leaves through the register of the
     # fragment at hand, for 125 MHz too.
     rng = seeded_rng(request.node.name)
@@ -262,8 +279,24 @@ def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_si
     check(dut, packets, [0] * len(packets), run)
     assert run.sent[:8] == list(range(run.sent[0], run.sent[0] + 8))
     assert [c for c, _ in run.results][:8] == [c + 2 for c in run.sent[:8]]
-    assert [b - a for a, b in zip(run.sent[8:], run.sent[9:])] == [6, 6, 1]
-    assert run.results[8][0] - run.sent[8] == 6
+    assert [b - a for a, b in zip(run.sent[8:], run.sent[9:])] == [7, 7, 1]
+    assert run.results[8][0] - run.sent[8] == 7
+
+
+def test_a_candidate_whose_identity_differs_costs_three_cycles(request):
+    """A 1-bit digest is the parity of the identity: IP IDs 77 and 78 have as many set bits,
+    so two datagrams between the same hosts that differ only there share it. The first
+    fragment of ID 77 probes its only candidate, ID 78's entry, and decides as usual; its
+    later fragment has two candidates and probes ID 78's entry (the lowest slot) first."""
+    dut = FragmentTable(capacity=4, tag_width=TAG_WIDTH, digest_width=1)
+    first, later = first_and_later(None)
+    other = Packet(first.key._replace(src_port=7), first.frag._replace(ident=78))
+    packets = [other, first, later]
+    run = simulate(dut, packets, [0] * 3)
+    check(dut, packets, [0] * 3, run)
+    assert [FragStatus(r["status"]) for _, r in run.results] == \
+        [FragStatus.FIRST, FragStatus.FIRST, FragStatus.MATCHED]
+    assert [c - s for (c, _), s in zip(run.results, run.sent)] == [7, 7, 10]
 
 
 # --- parameters -----------------------------------------------------------------------------------
@@ -277,6 +310,9 @@ def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_si
     (dict(timestamp_width=8, timeout=64), "timeout must be an integer from 0 to 63, not 64"),
     (dict(timeout=-1), "timeout must be an integer from 0 to 4194303, not -1"),
     (dict(tag_width=-2), "tag_width must be a non-negative integer, not -2"),
+    (dict(digest_width=0), "digest_width must be an integer from 1 to 32, not 0"),
+    (dict(digest_width=33), "digest_width must be an integer from 1 to 32, not 33"),
+    (dict(digest_width=True), "digest_width must be an integer from 1 to 32, not True"),
 ])
 def test_bad_parameters_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=f"^{message}$"):

@@ -7,7 +7,7 @@ packet, and keeps the same entries, so its counters equal the model's.
 """
 
 from amaranth.hdl import *
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -46,7 +46,7 @@ def _is_int(value):
 
 
 class FragmentTable(wiring.Component):
-    """Fully associative table of up to ``capacity`` datagrams, in registers.
+    """Fully associative table of up to ``capacity`` datagrams.
 
     Each entry holds a datagram's identity (source and destination address, the protocol every
     fragment carries, the IP identification, the zone), the ports and protocol of its first
@@ -54,6 +54,17 @@ class FragmentTable(wiring.Component):
     in first-fragment order, 0 for the oldest. Rank order is the model's insertion order, so
     the oldest entry is the one of rank 0, and since ``now`` never goes backwards it is also
     expiry order.
+
+    Storage
+    -------
+    Identities and ports (352 bits an entry) are in LUT RAM, one slot per entry. In registers,
+    compared with every entry in parallel, are only the small fields and a *digest* of the
+    identity (:meth:`digest`, ``digest_width`` bits). A fragment's digest selects candidates;
+    the lowest is read from the RAM and its whole identity compared; if it differs (two
+    identities with one digest, rare by chance) the next candidate is read, and so on. So the
+    answer is always the model's, and only a collision costs time. (16 full identities in
+    flip-flops were 15k cells spread over much of the die; their compare to one register
+    set the flow engine's clock.)
 
     Per packet (the model's ``resolve``)
     -------------------------------------
@@ -81,11 +92,14 @@ class FragmentTable(wiring.Component):
     A packet that is not a fragment passes in two cycles, through the register that holds a
     fragment while the table works on it (so that no wide mux chooses what enters the output
     queue): transferred on ``i`` at an edge, it is offered on ``o`` from the second edge after,
-    one per clock. A fragment takes six cycles (accept; compare; gather: live, matching and
-    oldest entries; choose: the slot a first fragment takes; prepare: counts, ranks, write
-    enables into registers; decide: every change at one edge) and is offered on ``o`` from
-    the sixth cycle after its transfer; nothing else is accepted meanwhile, so fragments never
-    meet a half-updated table. Six cycles is still within the 8 beats of the shortest frame.
+    one per clock. A fragment takes seven cycles (accept, with the digest; compare digests and
+    ages; gather: live, candidate and oldest entries; read the first candidate's identity;
+    check it, the first half of the compare; prepare: the rest of it, the slot a first
+    fragment takes, counts and write enables into registers; decide: every change at one edge)
+    and is offered on ``o`` from the seventh cycle after its transfer; each candidate whose
+    whole identity differs adds three (read, check, prepare). Nothing else is accepted
+    meanwhile, so fragments never meet a half-updated table. Seven cycles is still within the
+    8 beats of the shortest frame.
 
     Backpressure
     ------------
@@ -103,6 +117,9 @@ class FragmentTable(wiring.Component):
         Ticks an entry lives after its first fragment, 0 to ``2**(timestamp_width - 2) - 1``.
     tag_width : int
         Width of an opaque tag carried from ``i`` to ``o`` (0: no ``tag`` field).
+    digest_width : int
+        Bits of the identity digest compared in parallel, 1 to 32 (16: with 16 entries a false
+        candidate about once in 4,000 fragments; tests use 1 or 2 to force collisions).
 
     Members
     -------
@@ -121,7 +138,10 @@ class FragmentTable(wiring.Component):
     ----------
     entries : list
         After elaboration, the entry registers (views with ``valid``, ``rank``, ``born``,
-        ``identity``, ``ports``), for inspection in simulation.
+        ``digest``), for inspection in simulation.
+    ids : :class:`~amaranth.lib.memory.Memory`
+        After elaboration, the identities and ports (``identity``, ``ports``), one word per
+        entry: ``ids.data[e]`` in simulation.
 
     Raises
     ------
@@ -129,7 +149,8 @@ class FragmentTable(wiring.Component):
         If a parameter is out of its range.
     """
 
-    def __init__(self, *, capacity=16, timestamp_width=24, timeout=1000, tag_width=0):
+    def __init__(self, *, capacity=16, timestamp_width=24, timeout=1000, tag_width=0,
+                 digest_width=16):
         if not _is_int(capacity) or not 1 <= capacity <= 64:
             raise ValueError(f"capacity must be an integer from 1 to 64, not {capacity!r}")
         if not _is_int(timestamp_width) or not 4 <= timestamp_width <= 32:
@@ -140,6 +161,10 @@ class FragmentTable(wiring.Component):
             raise ValueError(f"timeout must be an integer from 0 to {limit - 1}, not {timeout!r}")
         if not _is_int(tag_width) or tag_width < 0:
             raise ValueError(f"tag_width must be a non-negative integer, not {tag_width!r}")
+        if not _is_int(digest_width) or not 1 <= digest_width <= 32:
+            raise ValueError(f"digest_width must be an integer from 1 to 32, not "
+                             f"{digest_width!r}")
+        self._digest_width = digest_width
         self._capacity = capacity
         self._timestamp_width = timestamp_width
         self._timeout = timeout
@@ -158,8 +183,7 @@ class FragmentTable(wiring.Component):
         })
         self.entry_layout = data.StructLayout({
             "valid": 1, "stale": 1, "rank": self._rank_bits, "born": timestamp_width,
-            "limit": timestamp_width,
-            "identity": _IDENTITY, "ports": _PORTS,
+            "limit": timestamp_width, "digest": digest_width,
         })
         super().__init__({
             "i": In(stream.Signature(self.request_layout)),
@@ -180,11 +204,33 @@ class FragmentTable(wiring.Component):
     def timeout(self):
         return self._timeout
 
+    @property
+    def digest_width(self):
+        return self._digest_width
+
+    def digest(self, identity):
+        """A datagram identity folded into ``digest_width`` bits: the XOR of its slices
+        (about three LUT levels at 16 bits)."""
+        value, width = Value.cast(identity), self._digest_width
+        parts = [value[lo:lo + width] for lo in range(0, len(value), width)]
+        while len(parts) > 1:       # a balanced tree, not a chain of 312 XORs at width 1
+            parts = [parts[i] ^ parts[i + 1] if i + 1 < len(parts) else parts[i]
+                     for i in range(0, len(parts), 2)]
+        return parts[0]
+
     def elaborate(self, platform):
         m = Module()
-        N, RB, T = self._capacity, self._rank_bits, self._timestamp_width
+        N, RB, T, D = self._capacity, self._rank_bits, self._timestamp_width, self._digest_width
+        IB = max(1, ceil_log2(N))       # bits of a slot number
         entries = [Signal(self.entry_layout, name=f"entry{e}") for e in range(N)]
         self.entries = entries
+
+        # Each entry's identity and first-fragment ports, read one slot at a time (the slot
+        # whose digest matched): LUT RAM, not flip-flops compared in parallel.
+        stored_layout = data.StructLayout({"identity": _IDENTITY, "ports": _PORTS})
+        ids = m.submodules.ids = memory.Memory(shape=stored_layout, depth=N, init=[])
+        self.ids = ids
+        ids_w, ids_r = ids.write_port(), ids.read_port(domain="comb")
 
         # Three places: a packet that passes is pushed the cycle after it was accepted, so the
         # table accepts only while the queue has room for it after the push still pending
@@ -204,6 +250,7 @@ class FragmentTable(wiring.Component):
 
         req = self.i.payload
         cur = Signal(self.request_layout, name="cur")
+        cur_digest = Signal(D)
         fragment = req.keyed & req.frag.valid
         idle = Signal(init=1)
         comparing = Signal()
@@ -215,14 +262,13 @@ class FragmentTable(wiring.Component):
         # (only an accepted fragment's is used later, and it stays while the table is busy), so
         # that the enable of its hundreds of flip-flops is one flip-flop, not the handshake.
         with m.If(idle):
-            m.d.sync += [cur.eq(req), first.eq(req.frag.offset == 0)]
+            m.d.sync += [cur.eq(req), first.eq(req.frag.offset == 0),
+                         cur_digest.eq(self.digest(identity(req.key, req.frag)))]
         with m.If(accept & fragment):
             m.d.sync += [idle.eq(0), comparing.eq(1)]
 
-        # --- compare: identity against every entry; which entries are past their time ----------
+        # --- compare: digest against every entry; which entries are past their time ----------
 
-        cmp = m.submodules.compare = KeyCompare(width=_IDENTITY.size, count=N)
-        m.d.comb += cmp.key.eq(identity(cur.key, cur.frag))
         # ``age > timeout`` is one carry chain, not a subtraction and then a comparison (two
         # chains behind the fan-out of ``cur.ts`` to every entry took 11.1 ns): each entry
         # keeps ``limit = born + timeout + 1`` too, and an entry that is not stale is younger
@@ -235,78 +281,112 @@ class FragmentTable(wiring.Component):
         cur_limit = Signal(T)
         m.d.sync += cur_limit.eq(cur.ts + self._timeout + 1)
         expired = Signal(N)
+        digest_match = Signal(N)
         for e, entry in enumerate(entries):
-            m.d.comb += [cmp.stored[e].eq(entry.identity), cmp.valid[e].eq(entry.valid)]
-            m.d.sync += expired[e].eq(entry.valid &
-                                      (entry.stale | ~(cur.ts - entry.limit)[T - 1]))
+            m.d.sync += [
+                expired[e].eq(entry.valid & (entry.stale | ~(cur.ts - entry.limit)[T - 1])),
+                digest_match[e].eq(entry.valid & (entry.digest == cur_digest)),
+            ]
         gathering = Signal()
         with m.If(comparing):
             m.d.sync += [comparing.eq(0), gathering.eq(1)]
 
-        # --- gather: which entries live, match and are the oldest, into flip-flops -------------
+        # --- gather: which entries live, may match and are the oldest, into flip-flops ---------
 
-        # A step of its own, so that neither the second half of the compare nor the expiry
-        # bits are in series with the choices of the prepare step (the free-slot carry chain,
-        # the counts, the AND-OR of the matching entry's ports): together they did not fit in
-        # one cycle at 125 MHz. ``expired`` is sampled here once, so that the scanner marking
-        # an entry stale meanwhile cannot make the prepare step see two different tables.
-        # Sampled in the gathering cycle only: the choose and prepare steps both read it.
-        gather = Signal(data.StructLayout({"live": N, "match": N, "oldest": N, "expired": N,
+        # ``expired`` is sampled here once, so that the scanner marking an entry stale meanwhile
+        # cannot make the later steps see two different tables. Sampled in the gathering cycle
+        # only. The first candidate (live, its digest matching) is probed first; ``others``
+        # are the candidates after it, probed one by one while none matches.
+        gather = Signal(data.StructLayout({"live": N, "oldest": N, "expired": N,
                                            "free_first": N, "full": 1}))
         live_now = Cat(entry.valid for entry in entries) & ~expired
+        candidates = digest_match & live_now
+        probe = Signal(N)               # the candidate probed, one-hot (zero: none)
+        others = Signal(N)              # candidates not probed yet
+        reading = Signal()
+        checking = Signal()
+        preparing = Signal()
         with m.If(gathering):
             m.d.sync += [
-                gather.live.eq(live_now), gather.match.eq(cmp.match & live_now),
+                gather.live.eq(live_now),
                 gather.oldest.eq(Cat(live_now[e] & (entry.rank == 0)
                                      for e, entry in enumerate(entries))),
                 gather.expired.eq(expired),
-                # The lowest free slot and whether there is none, for the choose step.
+                # The lowest free slot and whether there is none.
                 gather.free_first.eq(first_one(~live_now)), gather.full.eq(live_now.all()),
+                probe.eq(first_one(candidates)),
+                others.eq(candidates & ~first_one(candidates)),
+                gathering.eq(0), reading.eq(1),
             ]
-        choosing = Signal()
-        preparing = Signal()
-        with m.If(gathering):
-            m.d.sync += [gathering.eq(0), choosing.eq(1)]
-        with m.If(choosing):
-            m.d.sync += [choosing.eq(0), preparing.eq(1)]
+
+        # --- read: the probed slot's identity and ports, from LUT RAM into registers -----------
+
+        # Beside it, what the later steps need that does not depend on whether it matches: the
+        # slot a first fragment takes if nothing matches (the evicted one, the oldest: a full
+        # table had nothing expire, so that is rank 0; or the lowest free slot), the counts,
+        # and the probed entry's rank.
+        probed = Signal(stored_layout)
+        probed_rank = Signal(RB)
+        probe_slot = Signal(IB)
+        spare = Signal(N)
+        spare_slot = Signal(IB)
+        slots = lambda onehot: select(onehot, [C(e, IB) for e in range(N)])
+        m.d.comb += ids_r.addr.eq(slots(probe))
+        count = Signal(range(N + 1))
+        gone = Signal(range(N + 1))
+        m.d.sync += [
+            probed.eq(ids_r.data), probed_rank.eq(select(probe, [e.rank for e in entries])),
+            probe_slot.eq(slots(probe)),
+            spare.eq(Mux(gather.full, gather.oldest, gather.free_first)),
+            spare_slot.eq(slots(Mux(gather.full, gather.oldest, gather.free_first))),
+            count.eq(popcount(gather.live)), gone.eq(popcount(gather.expired)),
+        ]
+        with m.If(reading):
+            m.d.sync += [reading.eq(0), checking.eq(1)]
+
+        # --- check: the whole identity against the probed one (KeyCompare's first half) ---------
+
+        cmp = m.submodules.compare = KeyCompare(width=_IDENTITY.size, count=1)
+        probing = Signal()      # a candidate was probed (``probe`` is not zero)
+        m.d.sync += probing.eq(probe.any())
+        m.d.comb += [cmp.key.eq(identity(cur.key, cur.frag)),
+                     cmp.stored[0].eq(probed.identity), cmp.valid[0].eq(probing)]
+        with m.If(checking):
+            m.d.sync += [checking.eq(0), preparing.eq(1)]
 
         # --- prepare: the model's resolve, worked out into registers --------------------------
 
-        # Ranks stay as they are until the decision, which subtracts the expired ones (the
-        # oldest ranks: expiry order is rank order) in the same step as the other changes, so
-        # no subtraction follows the counting here.
-        live, match, oldest = gather.live, gather.match, gather.oldest
-        # The first fragment's slot: its old entry, the evicted one (the oldest: a full table
-        # had nothing expire, so that is rank 0), or the lowest free slot. Which entries a
-        # decision writes is registered here, and is zero in every cycle but the decision's,
-        # so that each entry's write enable (of hundreds of flip-flops) is a flip-flop.
-        # The slot is chosen a step ahead (``choose``), into a register: behind the free-slot
-        # carry chain and the choice, the masks below took eight LUT levels.
-        full = gather.full
-        slot = Signal(N)
-        m.d.sync += slot.eq(Mux(match.any(), match, Mux(full, oldest, gather.free_first)))
-        prep = Signal(data.StructLayout({
-            "expired": N, "hit": 1, "full": 1, "write": N, "write_src": N, "write_dst": N,
-            "write_rest": N, "count": range(N + 1),
-            "gone": range(N + 1), "match_rank": RB, "ports": _PORTS,
-        }))
-        m.d.sync += [
-            prep.expired.eq(gather.expired), prep.hit.eq(match.any()), prep.full.eq(full),
-            prep.write.eq(Mux(preparing & first, slot, 0)),
-            # Copies of ``write`` for the wide fields of an entry, each enabling a hundred-odd
-            # flip-flops instead of one enabling 370 (9.6 ns of routing). Yosys merges
-            # flip-flops with the same input, ``keep`` or not, so each copy also ANDs in a bit
-            # of ``cur`` that is always 1 for a fragment (``keyed``, ``frag.valid``).
-            prep.write_src.eq(Mux(preparing & first & cur.keyed, slot, 0)),
-            prep.write_dst.eq(Mux(preparing & first & cur.frag.valid, slot, 0)),
-            prep.write_rest.eq(Mux(preparing & first & cur.keyed & cur.frag.valid, slot, 0)),
-            prep.count.eq(popcount(live)), prep.gone.eq(popcount(gather.expired)),
-            prep.match_rank.eq(select(match, [entry.rank for entry in entries])),
-            prep.ports.eq(select(match, [entry.ports.as_value() for entry in entries])),
-        ]
+        # A probe that does not match, with candidates left, probes the next one (back to the
+        # read step): digests of different datagrams are equal only by chance.
+        hit = cmp.match[0]
+        settled = hit | ~others.any()
         deciding = Signal()
         with m.If(preparing):
-            m.d.sync += [preparing.eq(0), deciding.eq(1)]
+            with m.If(settled):
+                m.d.sync += [preparing.eq(0), deciding.eq(1)]
+            with m.Else():
+                m.d.sync += [preparing.eq(0), reading.eq(1),
+                             probe.eq(first_one(others)),
+                             others.eq(others & ~first_one(others))]
+
+        # Ranks stay as they are until the decision, which subtracts the expired ones (the
+        # oldest ranks: expiry order is rank order) in the same step as the other changes, so
+        # no subtraction follows the counting here. Which entry a decision writes is
+        # registered here, and is zero in every cycle but the decision's, so that each
+        # entry's write enable is a flip-flop.
+        slot = Mux(hit, probe_slot, spare_slot)
+        decide_first = preparing & settled & first
+        prep = Signal(data.StructLayout({
+            "expired": N, "hit": 1, "full": 1, "write": N, "write_slot": IB, "write_ids": 1,
+            "count": range(N + 1), "gone": range(N + 1), "match_rank": RB, "ports": _PORTS,
+        }))
+        m.d.sync += [
+            prep.expired.eq(gather.expired), prep.hit.eq(hit), prep.full.eq(gather.full),
+            prep.write.eq(Mux(decide_first, Mux(hit, probe, spare), 0)),
+            prep.write_slot.eq(slot), prep.write_ids.eq(decide_first),
+            prep.count.eq(count), prep.gone.eq(gone),
+            prep.match_rank.eq(probed_rank), prep.ports.eq(probed.ports),
+        ]
 
         # --- decide: every change at one edge ---------------------------------------------------
 
@@ -324,7 +404,7 @@ class FragmentTable(wiring.Component):
         # The decision never waits for the queue: a fragment is accepted only with room in it,
         # and nothing enters it until the decision.
         take_ports = Signal()
-        m.d.sync += take_ports.eq(preparing & ~first & match.any())
+        m.d.sync += take_ports.eq(preparing & settled & ~first & hit)
         result = Signal(self.result_layout)
         m.d.comb += [
             result.key.eq(cur.key),
@@ -347,7 +427,7 @@ class FragmentTable(wiring.Component):
         # not a fragment, or a decision (which follows the prepare step). The queue's chunks
         # lie far apart, and a LUT in front of them had 6 ns of wire on each side at placement.
         pushing = Signal()
-        m.d.sync += pushing.eq((accept & ~fragment) | preparing)
+        m.d.sync += pushing.eq((accept & ~fragment) | (preparing & settled))
         m.d.comb += [out_q.i.valid.eq(pushing), out_q.i.payload.eq(result)]
         # ``room``: after this cycle's push and pop and the push of a packet accepted now, the
         # queue still has a place. This cycle's push comes from flip-flops; the accept and the
@@ -362,7 +442,13 @@ class FragmentTable(wiring.Component):
 
         with m.If(decide):
             m.d.sync += [deciding.eq(0), idle.eq(1)]
-        new = identity(cur.key, cur.frag)
+        m.d.comb += [
+            ids_w.addr.eq(prep.write_slot), ids_w.en.eq(prep.write_ids),
+            ids_w.data.identity.eq(identity(cur.key, cur.frag)),
+            ids_w.data.ports.src_port.eq(cur.key.src_port),
+            ids_w.data.ports.dst_port.eq(cur.key.dst_port),
+            ids_w.data.ports.proto.eq(cur.key.proto),
+        ]
         for e, entry in enumerate(entries):
             rank = (entry.rank - prep.gone -
                     (first & moves & (entry.rank > leaving)))[:RB]
@@ -373,21 +459,10 @@ class FragmentTable(wiring.Component):
                 m.d.sync += [
                     entry.valid.eq(1), entry.stale.eq(0), entry.rank.eq(new_rank),
                     entry.born.eq(cur.ts), entry.limit.eq(cur_limit),
+                    entry.digest.eq(cur_digest),
                 ]
             with m.Elif(decide):
                 m.d.sync += entry.rank.eq(rank)
-            with m.If(prep.write_src[e]):
-                m.d.sync += entry.identity.src_addr.eq(new.src_addr)
-            with m.If(prep.write_dst[e]):
-                m.d.sync += entry.identity.dst_addr.eq(new.dst_addr)
-            with m.If(prep.write_rest[e]):
-                m.d.sync += [
-                    entry.identity.proto.eq(new.proto), entry.identity.ident.eq(new.ident),
-                    entry.identity.zone.eq(new.zone),
-                    entry.ports.src_port.eq(cur.key.src_port),
-                    entry.ports.dst_port.eq(cur.key.dst_port),
-                    entry.ports.proto.eq(cur.key.proto),
-                ]
 
         # --- the scanner: one entry per cycle, stale for good long before its age wraps --------
 
