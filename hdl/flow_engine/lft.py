@@ -19,7 +19,6 @@ from ..hash.folded import FoldedFlowHash
 from ..level import after_step
 from ..wire import FID, FLOW_KEY, MESSAGES, PACKET_REF, MsgType
 from ..onehot import first_one, select
-from .register_slice import RegisterSlice
 
 
 __all__ = ["LftOp", "LftStatus", "LocalFlowTable", "LFT_STATS", "PACKETS_WIDTH", "BYTES_WIDTH",
@@ -84,17 +83,19 @@ class LocalFlowTable(wiring.Component):
 
     Pipeline
     --------
-    ``req`` -> a register -> :class:`~hdl.hash.folded.FoldedFlowHash` (the whole request rides
-    as its tag; a quarter of the unrolled hash's logic, for a quarter of its rate) -> a two-entry skid buffer of buckets and ops (cuts the ready path; the whole
-    request waits beside it in a queue and joins at R) -> then one cycle each: I (issue, from
+    ``req`` -> :class:`~hdl.hash.folded.FoldedFlowHash` (the whole request rides as its tag; a
+    quarter of the unrolled hash's logic, for a quarter of its rate) -> a two-entry skid
+    buffer of buckets and ops (cuts the ready path; the whole request waits beside it in a
+    queue and joins at R) -> then one cycle each: I (issue, from
     a register that also drives both memories' read address), R (block RAM output,
     registered), B (first half of the key compare of every way; per-way increments and FID
     compares; all of the decision that does not depend on the matching way: free way, victim,
     install orders), C (second half of the compare, into a register of the matching way;
     beside it, every field of the answer as it would be if each way matched, and if none did),
     M (the matching way chooses among those values: an AND-OR per bit), D (memory writes,
-    statistics, response into an 8-entry queue). Latency: a request transferred at edge *t* is answered on ``resp``
-    from edge *t +* :attr:`latency` (hash latency + 9) when nothing waits.
+    statistics, response into an 8-entry queue). Latency: a request transferred at edge *t*
+    is answered on ``resp`` from edge *t +* :attr:`latency` (hash latency + 8) when nothing
+    waits.
     Throughput: the hash's, 8 requests back to back, then one per 4 cycles (8 per 32); the
     table behind it takes one per clock. The card needs one per 8-beat frame, plus commands.
 
@@ -117,8 +118,7 @@ class LocalFlowTable(wiring.Component):
 
     Backpressure
     ------------
-    ``req.ready`` is the input register's (:class:`~.register_slice.RegisterSlice`: empty, or
-    its request taken by the hash, whose ready is a flip-flop). Requests are issued only with a place reserved
+    ``req.ready`` is the hash's, a flip-flop. Requests are issued only with a place reserved
     in the response queue, so a stalled ``resp`` holds requests at I, never mid-pipeline.
 
     Parameters (keyword only)
@@ -224,7 +224,7 @@ class LocalFlowTable(wiring.Component):
 
     @property
     def latency(self):
-        return self._hash.latency + 9
+        return self._hash.latency + 8
 
     def unpack_bucket(self, entries_word, order_word):
         """``[(entry dict or None, rank)]`` per way of a bucket, from the two memory words
@@ -247,17 +247,17 @@ class LocalFlowTable(wiring.Component):
 
         # --- Hash, then a queue that cuts the ready path into issue ----------------------------
 
-        # A register in front of the hash, so that whatever drives ``req`` (an arbiter, a queue's
-        # RAM) is not in series with the hash's first 64-bit addition.
+        # The request goes straight into the hash, whose ready is a flip-flop and whose input
+        # payload goes into registers and LUT RAM only, no adder. (A register slice in front,
+        # whose ready followed the hash's, put that ready on the load enable of its 450
+        # flip-flops and into the command receiver's queue: 7 ns of wire each way.)
         hasher = m.submodules.hash = self._hash
-        entry_reg = m.submodules.request_slice = RegisterSlice(shape=self.request_layout)
-        wiring.connect(m, wiring.flipped(self.req), entry_reg.i)
         m.d.comb += [
             hasher.secret.eq(self.secret),
-            hasher.i_stream.valid.eq(entry_reg.o.valid),
-            hasher.i_stream.payload.key.eq(entry_reg.o.payload.key),
-            hasher.i_stream.payload.tag.eq(entry_reg.o.payload),
-            entry_reg.o.ready.eq(hasher.i_stream.ready),
+            hasher.i_stream.valid.eq(self.req.valid),
+            hasher.i_stream.payload.key.eq(self.req.payload.key),
+            hasher.i_stream.payload.tag.eq(self.req.payload),
+            self.req.ready.eq(hasher.i_stream.ready),
         ]
         # Issue needs only a request's bucket and op (``head_q``); the whole request waits in a
         # queue of its own (``body_q``) and is read at R, the cycle after its issue, so that the
