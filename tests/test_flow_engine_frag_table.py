@@ -189,8 +189,8 @@ def test_digest_collisions_still_match_the_model(request, capacity, digest_width
     run = simulate(dut, packets, times, rng=rng, idle=idle, backpressure=backpressure)
     check(dut, packets, times, run)
     if not idle and not backpressure:
-        # Some fragment was answered later than the seven cycles of a single probe.
-        assert any(c - s > 7 for (c, _), s in zip(run.results, run.sent))
+        # Some fragment was answered later than the eight cycles of a single probe.
+        assert any(c - s > 8 for (c, _), s in zip(run.results, run.sent))
 
 
 @pytest.mark.slow
@@ -265,9 +265,9 @@ def test_age_exactly_the_timeout_still_matches_and_one_tick_more_does_not():
 
 # --- timing ---------------------------------------------------------------------------------------
 
-def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_seven(request):
-    # Seven: accept, compare, gather, read, check, prepare, decide (the identity is read from
-    # LUT RAM and compared in two halves, for 125 MHz).
+def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_eight(request):
+    # Eight: accept, compare, gather, read, check, match, prepare, decide (the identity is
+    # read from LUT RAM and compared in two halves, for 125 MHz).
     # A packet that is not a fragment takes two: it leaves through the register of the
     # fragment at hand, for 125 MHz too.
     rng = seeded_rng(request.node.name)
@@ -279,11 +279,11 @@ def test_packets_that_are_not_fragments_pass_one_per_clock_and_fragments_take_se
     check(dut, packets, [0] * len(packets), run)
     assert run.sent[:8] == list(range(run.sent[0], run.sent[0] + 8))
     assert [c for c, _ in run.results][:8] == [c + 2 for c in run.sent[:8]]
-    assert [b - a for a, b in zip(run.sent[8:], run.sent[9:])] == [7, 7, 1]
-    assert run.results[8][0] - run.sent[8] == 7
+    assert [b - a for a, b in zip(run.sent[8:], run.sent[9:])] == [8, 8, 1]
+    assert run.results[8][0] - run.sent[8] == 8
 
 
-def test_a_candidate_whose_identity_differs_costs_three_cycles(request):
+def test_a_candidate_whose_identity_differs_costs_four_cycles(request):
     """A 1-bit digest is the parity of the identity: IP IDs 77 and 78 have as many set bits,
     so two datagrams between the same hosts that differ only there share it. The first
     fragment of ID 77 probes its only candidate, ID 78's entry, and decides as usual; its
@@ -296,7 +296,7 @@ def test_a_candidate_whose_identity_differs_costs_three_cycles(request):
     check(dut, packets, [0] * 3, run)
     assert [FragStatus(r["status"]) for _, r in run.results] == \
         [FragStatus.FIRST, FragStatus.FIRST, FragStatus.MATCHED]
-    assert [c - s for (c, _), s in zip(run.results, run.sent)] == [7, 7, 10]
+    assert [c - s for (c, _), s in zip(run.results, run.sent)] == [8, 8, 12]
 
 
 # --- parameters -----------------------------------------------------------------------------------

@@ -92,14 +92,14 @@ class FragmentTable(wiring.Component):
     A packet that is not a fragment passes in two cycles, through the register that holds a
     fragment while the table works on it (so that no wide mux chooses what enters the output
     queue): transferred on ``i`` at an edge, it is offered on ``o`` from the second edge after,
-    one per clock. A fragment takes seven cycles (accept, with the digest; compare digests and
+    one per clock. A fragment takes eight cycles (accept, with the digest; compare digests and
     ages; gather: live, candidate and oldest entries; read the first candidate's identity;
-    check it, the first half of the compare; prepare: the rest of it, the slot a first
-    fragment takes, counts and write enables into registers; decide: every change at one edge)
-    and is offered on ``o`` from the seventh cycle after its transfer; each candidate whose
-    whole identity differs adds three (read, check, prepare). Nothing else is accepted
-    meanwhile, so fragments never meet a half-updated table. Seven cycles is still within the
-    8 beats of the shortest frame.
+    check it, the first half of the compare; match: the second half; prepare: the slot a first
+    fragment takes, counts, ranks and write enables into registers; decide: every change at
+    one edge) and is offered on ``o`` from the eighth cycle after its transfer; each candidate
+    whose whole identity differs adds four (read, check, match, prepare). Nothing else is
+    accepted meanwhile, so fragments never meet a half-updated table. Eight cycles is the 8
+    beats of the shortest frame: fragments of minimum size still pass at line rate.
 
     Backpressure
     ------------
@@ -305,6 +305,7 @@ class FragmentTable(wiring.Component):
         others = Signal(N)              # candidates not probed yet
         reading = Signal()
         checking = Signal()
+        matching = Signal()
         preparing = Signal()
         with m.If(gathering):
             m.d.sync += [
@@ -352,14 +353,23 @@ class FragmentTable(wiring.Component):
         m.d.comb += [cmp.key.eq(identity(cur.key, cur.frag)),
                      cmp.stored[0].eq(probed.identity), cmp.valid[0].eq(probing)]
         with m.If(checking):
-            m.d.sync += [checking.eq(0), preparing.eq(1)]
+            m.d.sync += [checking.eq(0), matching.eq(1)]
+
+        # --- match: the compare's second half, and whether other candidates are left ----------
+
+        # Registered in a step of their own: behind the compare's AND, the choices of the
+        # prepare step took eight LUT levels.
+        hit = Signal()
+        more = Signal()
+        m.d.sync += [hit.eq(cmp.match[0]), more.eq(others.any())]
+        with m.If(matching):
+            m.d.sync += [matching.eq(0), preparing.eq(1)]
 
         # --- prepare: the model's resolve, worked out into registers --------------------------
 
         # A probe that does not match, with candidates left, probes the next one (back to the
         # read step): digests of different datagrams are equal only by chance.
-        hit = cmp.match[0]
-        settled = hit | ~others.any()
+        settled = hit | ~more
         deciding = Signal()
         with m.If(preparing):
             with m.If(settled):

@@ -83,8 +83,8 @@ class LocalFlowTable(wiring.Component):
 
     Pipeline
     --------
-    ``req`` -> :class:`~hdl.hash.folded.FoldedFlowHash` (the whole request rides as its tag; a
-    quarter of the unrolled hash's logic, for a quarter of its rate) -> a two-entry skid
+    ``req`` -> a two-entry queue -> :class:`~hdl.hash.folded.FoldedFlowHash` (the whole request
+    rides as its tag; a quarter of the unrolled hash's logic, for a quarter of its rate) -> a two-entry skid
     buffer of buckets and ops (cuts the ready path; the whole request waits beside it in a
     queue and joins at R) -> then one cycle each: I (issue, from
     a register that also drives both memories' read address), R (block RAM output,
@@ -94,7 +94,7 @@ class LocalFlowTable(wiring.Component):
     beside it, every field of the answer as it would be if each way matched, and if none did),
     M (the matching way chooses among those values: an AND-OR per bit), D (memory writes,
     statistics, response into an 8-entry queue). Latency: a request transferred at edge *t*
-    is answered on ``resp`` from edge *t +* :attr:`latency` (hash latency + 8) when nothing
+    is answered on ``resp`` from edge *t +* :attr:`latency` (hash latency + 9) when nothing
     waits.
     Throughput: the hash's, 8 requests back to back, then one per 4 cycles (8 per 32); the
     table behind it takes one per clock. The card needs one per 8-beat frame, plus commands.
@@ -118,7 +118,7 @@ class LocalFlowTable(wiring.Component):
 
     Backpressure
     ------------
-    ``req.ready`` is the hash's, a flip-flop. Requests are issued only with a place reserved
+    ``req.ready`` is the input queue's, a flip-flop. Requests are issued only with a place reserved
     in the response queue, so a stalled ``resp`` holds requests at I, never mid-pipeline.
 
     Parameters (keyword only)
@@ -224,7 +224,7 @@ class LocalFlowTable(wiring.Component):
 
     @property
     def latency(self):
-        return self._hash.latency + 8
+        return self._hash.latency + 9
 
     def unpack_bucket(self, entries_word, order_word):
         """``[(entry dict or None, rank)]`` per way of a bucket, from the two memory words
@@ -247,17 +247,21 @@ class LocalFlowTable(wiring.Component):
 
         # --- Hash, then a queue that cuts the ready path into issue ----------------------------
 
-        # The request goes straight into the hash, whose ready is a flip-flop and whose input
-        # payload goes into registers and LUT RAM only, no adder. (A register slice in front,
-        # whose ready followed the hash's, put that ready on the load enable of its 450
-        # flip-flops and into the command receiver's queue: 7 ns of wire each way.)
+        # A two-entry queue in front of the hash: its ``ready`` and ``valid`` are flip-flops,
+        # so neither the producer's valid (in the engine, an arbiter between two queues far
+        # apart: 4 ns of wire each side of it) reaches the hash's credit count, nor the hash's
+        # ready the producers. (A register slice there passed the ready through to the load
+        # enable of its 450 flip-flops: 7 ns of wire.) The hash takes the payload into
+        # registers and LUT RAM only, no adder, so the queue's LUT-RAM read may feed it.
         hasher = m.submodules.hash = self._hash
+        in_q = m.submodules.request_queue = Queue(shape=self.request_layout, depth=2)
+        wiring.connect(m, wiring.flipped(self.req), in_q.i)
         m.d.comb += [
             hasher.secret.eq(self.secret),
-            hasher.i_stream.valid.eq(self.req.valid),
-            hasher.i_stream.payload.key.eq(self.req.payload.key),
-            hasher.i_stream.payload.tag.eq(self.req.payload),
-            self.req.ready.eq(hasher.i_stream.ready),
+            hasher.i_stream.valid.eq(in_q.o.valid),
+            hasher.i_stream.payload.key.eq(in_q.o.payload.key),
+            hasher.i_stream.payload.tag.eq(in_q.o.payload),
+            in_q.o.ready.eq(hasher.i_stream.ready),
         ]
         # Issue needs only a request's bucket and op (``head_q``); the whole request waits in a
         # queue of its own (``body_q``) and is read at R, the cycle after its issue, so that the
