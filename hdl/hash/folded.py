@@ -3,13 +3,13 @@
 every few cycles, not every cycle (the card's local flow table: one packet per 8 cycles)."""
 
 from amaranth.hdl import *
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory, wiring
 
 from ..gft.queue import Queue
 from ..level import after_step
 from ..wire import FLOW_KEY
-from .siphash import C_ROUNDS, D_ROUNDS, _BLOCKS, _INIT, _KEY_BYTES, _block, _half_round
+from .siphash import (C_ROUNDS, D_ROUNDS, _BLOCKS, _INIT, _KEY_BYTES, _block, _half_round,
+                      hash_members)
 
 
 __all__ = ["FoldedFlowHash"]
@@ -98,15 +98,8 @@ class FoldedFlowHash(wiring.Component):
     interval = _PASSES          # each of the 8 slots is taken for 4 passes of 8 cycles
 
     def __init__(self, *, tag_width=0):
-        if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 0:
-            raise TypeError(f"Tag width must be a non-negative integer, not {tag_width!r}")
+        super().__init__(hash_members(tag_width))
         self._tag_width = tag_width
-        tag = {"tag": unsigned(tag_width)} if tag_width else {}
-        super().__init__({
-            "i_stream": In(stream.Signature(data.StructLayout({"key": FLOW_KEY.layout, **tag}))),
-            "o_stream": Out(stream.Signature(data.StructLayout({"hash": unsigned(64), **tag}))),
-            "secret": In(128),
-        })
 
     @property
     def tag_width(self):

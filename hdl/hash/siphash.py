@@ -79,6 +79,23 @@ def _block(wire, block):
     return Cat(*wire[_KEY_BYTES - tail:], C(0, 8 * (7 - tail)), C(_KEY_BYTES & 0xFF, 8))
 
 
+def hash_members(tag_width):
+    """The members of a flow hash component (:class:`FlowHash` and
+    :class:`~hdl.hash.folded.FoldedFlowHash`): ``i_stream`` of keys and tags, ``o_stream`` of
+    hashes and tags, ``secret``. Raises ``TypeError`` unless ``tag_width`` is a non-negative
+    integer."""
+    if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 0:
+        raise TypeError(f"Tag width must be a non-negative integer, not {tag_width!r}")
+    # Without a tag the field is left out rather than made zero bits wide, which Amaranth
+    # would export as malformed [-1:0] wires.
+    tag = {"tag": unsigned(tag_width)} if tag_width else {}
+    return {
+        "i_stream": In(stream.Signature(data.StructLayout({"key": FLOW_KEY.layout, **tag}))),
+        "o_stream": Out(stream.Signature(data.StructLayout({"hash": unsigned(64), **tag}))),
+        "secret": In(128),
+    }
+
+
 class FlowHash(wiring.Component):
     """SipHash-2-4 of a flow key under a run-time secret; one key per clock.
 
@@ -166,19 +183,10 @@ class FlowHash(wiring.Component):
         if (not isinstance(stages_per_round, int) or isinstance(stages_per_round, bool) or
                 stages_per_round not in (1, 2)):
             raise ValueError(f"Stages per round must be 1 or 2, not {stages_per_round!r}")
-        if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 0:
-            raise TypeError(f"Tag width must be a non-negative integer, not {tag_width!r}")
         self._stages_per_round = stages_per_round
         self._tag_width = tag_width
         self._stages = _schedule(stages_per_round)
-        # Without a tag the field is left out rather than made zero bits wide, which Amaranth
-        # would export as malformed [-1:0] wires.
-        tag = {"tag": unsigned(tag_width)} if tag_width else {}
-        super().__init__({
-            "i_stream": In(stream.Signature(data.StructLayout({"key": FLOW_KEY.layout, **tag}))),
-            "o_stream": Out(stream.Signature(data.StructLayout({"hash": unsigned(64), **tag}))),
-            "secret": In(128),
-        })
+        super().__init__(hash_members(tag_width))
 
     @property
     def stages_per_round(self):
