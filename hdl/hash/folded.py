@@ -136,10 +136,9 @@ class FoldedFlowHash(wiring.Component):
 
         # --- the key and tag of each slot --------------------------------------------------------
 
-        # Written at the slot a key accepted now takes (``pos + 1``) whenever a key may be
-        # accepted (``ready``, flip-flops): that slot holds no key still needing its words then.
-        # A key finishing there still needs its tag, but reads it in this cycle (below), and a
-        # LUT RAM's read gives the old data until the write's clock edge.
+        # Written at the slot a key accepted now takes (``pos + 1``, the slot of the key in
+        # stage 6) whenever a key may be accepted (``ready``): that key does not come round, so
+        # it needs neither its words nor its tag any more (read when it was in stage 5).
         # Each memory is cut into chunks of 64 bits, each with its own address counters: one
         # address fanning out to all the LUT RAM of a 400-bit tag was 7 ns of wire.
         def slot_memory(name, value, reads):
