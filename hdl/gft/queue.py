@@ -175,22 +175,9 @@ class Skid(wiring.Component):
             self.held.eq(Cat(count != 0, count == 2)),
             *(self.live[k].eq((count == 2) | ((count == 1) & (rd == k))) for k in range(2)),
         ]
-        # A free register takes ``i.payload`` in every cycle, whether or not a payload is
-        # transferred (only ``wr`` moves on a transfer), so its enable is a flip-flop of its
-        # own, ``free[k]``, not the producer's ``valid``: in the GFT that handshake reached the
-        # enables of the two 400-bit registers across the die (13 ns of wire at placement).
-        # A register that holds nothing thus holds junk, never read: ``live`` says so.
-        free = Signal(2, init=0b01)
         for k in range(2):
-            with m.If(free[k]):
+            with m.If(take_in & (wr == k)):
                 m.d.sync += ring[k].eq(self.i.payload)
-            # Register ``k`` is free next cycle when it is where the next payload lands and
-            # fewer than two are held then; worked out for each handshake, chosen by them last.
-            m.d.sync += free[k].eq(Mux(take_in,
-                                       after_step(count + 1, 0, take_out, lambda n: n != 2) &
-                                       ((wr ^ 1) == k),
-                                       after_step(count, 0, take_out, lambda n: n != 2) &
-                                       (wr == k)))
         m.d.sync += [
             wr.eq(wr ^ take_in),
             rd.eq(rd ^ take_out),
