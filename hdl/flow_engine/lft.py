@@ -84,10 +84,10 @@ class LocalFlowTable(wiring.Component):
     Pipeline
     --------
     ``req`` -> a two-entry queue -> :class:`~hdl.hash.folded.FoldedFlowHash` (the whole request
-    rides as its tag; a quarter of the unrolled hash's logic, for a quarter of its rate) -> a two-entry skid
-    buffer of buckets and ops (cuts the ready path; the whole request waits beside it in a
-    queue and joins at R) -> then one cycle each: I (issue, from
-    a register that also drives both memories' read address), R (block RAM output,
+    rides as its tag; a quarter of the unrolled hash's logic, for a quarter of its rate) -> a
+    two-entry skid buffer of buckets and ops (cuts the ready path; the whole request waits
+    beside it in a queue and joins at R) -> then one cycle each: I (issue, from a register
+    that also drives both memories' read address), R (block RAM output,
     registered), B (first half of the key compare of every way; per-way increments and FID
     compares; all of the decision that does not depend on the matching way: free way, victim,
     install orders), C (second half of the compare, into a register of the matching way;
@@ -96,8 +96,9 @@ class LocalFlowTable(wiring.Component):
     statistics, response into an 8-entry queue). Latency: a request transferred at edge *t*
     is answered on ``resp`` from edge *t +* :attr:`latency` (hash latency + 9) when nothing
     waits.
-    Throughput: the hash's, 8 requests back to back, then one per 4 cycles (8 per 32); the
-    table behind it takes one per clock. The card needs one per 8-beat frame, plus commands.
+    Throughput: the hash's, 8 requests back to back (10 on ``req``, with the input queue), then
+    one per 4 cycles (8 per 32); the table behind it takes one per clock. The card needs one
+    per 8-beat frame, plus commands.
 
     Hazards: stall, not bypass
     --------------------------
@@ -118,8 +119,8 @@ class LocalFlowTable(wiring.Component):
 
     Backpressure
     ------------
-    ``req.ready`` is the input queue's, a flip-flop. Requests are issued only with a place reserved
-    in the response queue, so a stalled ``resp`` holds requests at I, never mid-pipeline.
+    ``req.ready`` is the input queue's, a flip-flop. Requests are issued only with a place
+    reserved in the response queue, so a stalled ``resp`` holds requests at I, never mid-pipeline.
 
     Parameters (keyword only)
     -------------------------
