@@ -335,11 +335,10 @@ class FragmentTable(wiring.Component):
         m.d.comb += ids_r.addr.eq(slots(probe))
         count = Signal(range(N + 1))
         gone = Signal(range(N + 1))
+        spare_now = Mux(gather.full, gather.oldest, gather.free_first)
         m.d.sync += [
             probed.eq(ids_r.data), probed_rank.eq(select(probe, [e.rank for e in entries])),
-            probe_slot.eq(slots(probe)),
-            spare.eq(Mux(gather.full, gather.oldest, gather.free_first)),
-            spare_slot.eq(slots(Mux(gather.full, gather.oldest, gather.free_first))),
+            probe_slot.eq(slots(probe)), spare.eq(spare_now), spare_slot.eq(slots(spare_now)),
             count.eq(popcount(gather.live)), gone.eq(popcount(gather.expired)),
         ]
         with m.If(reading):

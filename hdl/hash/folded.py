@@ -7,8 +7,7 @@ from amaranth.lib import data, memory, wiring
 
 from ..gft.queue import Queue
 from ..level import after_step
-from ..wire import FLOW_KEY
-from .siphash import (C_ROUNDS, D_ROUNDS, _BLOCKS, _INIT, _KEY_BYTES, _block, _half_round,
+from .siphash import (C_ROUNDS, D_ROUNDS, _BLOCKS, _block, _half_round, _initial_state, _wire,
                       hash_members)
 
 
@@ -107,7 +106,6 @@ class FoldedFlowHash(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        key_bits = FLOW_KEY.layout.size
 
         # --- admission -----------------------------------------------------------------------
 
@@ -194,7 +192,7 @@ class FoldedFlowHash(wiring.Component):
         # adders it feeds (with one, the XOR in front of an adder was placed by the memories,
         # 4.3 ns of wire away). ``absorb`` goes into v0, ``inject`` into v3, ``final`` into v2.
         def words(read, pass_, table):
-            msg = wire(read)
+            msg = _wire(read)
             blocks = [_block(msg, b) for b in range(_BLOCKS)]
             early = [Signal(64, name="absorb"), Signal(64, name="inject")]
             with m.Switch(pass_):
@@ -204,9 +202,6 @@ class FoldedFlowHash(wiring.Component):
                                      early[1].eq(0 if i is None else blocks[i])]
             return early
 
-        k0, k1 = self.secret[:64], self.secret[64:]
-        wire = lambda value: [value[key_bits - 8 * (i + 1):key_bits - 8 * i]
-                              for i in range(_KEY_BYTES)]
         # Stage 0 after pass p: absorb block 2p+1, inject block 2p+2; before the finalisation
         # absorb block 5 (the length) and XOR 0xFF into v2. A new key: SipHash's initial state
         # under the secret of the cycle it is accepted in, with block 0 injected.
@@ -214,14 +209,10 @@ class FoldedFlowHash(wiring.Component):
                                  [(1, 2), (3, 4), (5, None), (None, None)])
         final0 = Mux(stage[6].pass_ == _PASSES - 2, 0xFF, 0)
         w0 = [Signal(64, name=f"w0_v{n}", reset_less=True) for n in range(4)]
-        new_key = payload.key.as_value()
-        m.d.sync += [
-            w0[0].eq(Mux(comes_round(6), absorb0, k0 ^ _INIT[0])),
-            w0[1].eq(Mux(comes_round(6), 0, k1 ^ _INIT[1])),
-            w0[2].eq(Mux(comes_round(6), final0, k0 ^ _INIT[2])),
-            w0[3].eq(Mux(comes_round(6), inject0,
-                         k1 ^ _INIT[3] ^ _block(wire(new_key), 0))),
-        ]
+        init = list(_initial_state(self.secret))
+        init[3] = init[3] ^ _block(_wire(payload.key.as_value()), 0)
+        m.d.sync += [word.eq(Mux(comes_round(6), coming, new))
+                     for word, coming, new in zip(w0, (absorb0, 0, final0, inject0), init)]
         entry_live = Signal()
         m.d.sync += entry_live.eq(accept)
         # Stage 4 in pass p: absorb block 2p, inject block 2p+1.
@@ -241,13 +232,9 @@ class FoldedFlowHash(wiring.Component):
                     x[0], x[3] = x[0] ^ w4[0], x[3] ^ w4[1]
                 m.d.sync += stage[s].eq(stage[s - 1])
             halves.append(_half_round(s % 2, *x))
-            if s == _RING - 1:
-                with m.If(clear):
-                    m.d.sync += [reg.eq(0) for reg in v[s]]
-                with m.Else():
-                    m.d.sync += [reg.eq(value) for reg, value in zip(v[s], halves[s])]
-            else:
-                m.d.sync += [reg.eq(value) for reg, value in zip(v[s], halves[s])]
+            m.d.sync += [reg.eq(value) for reg, value in zip(v[s], halves[s])]
+        with m.If(clear):
+            m.d.sync += [reg.eq(0) for reg in v[_RING - 1]]
 
         # --- fold and output ----------------------------------------------------------------------
 

@@ -67,6 +67,18 @@ def _schedule(stages_per_round):
     return stages
 
 
+def _wire(key):
+    """The 40 wire bytes of a packed flow key (``FLOW_KEY``), first field first."""
+    key = Value.cast(key)
+    return [key[len(key) - 8 * (i + 1):len(key) - 8 * i] for i in range(_KEY_BYTES)]
+
+
+def _initial_state(secret):
+    """SipHash's state before the first block, under the 128-bit ``secret`` (k0 in its low half)."""
+    k0, k1 = secret[:64], secret[64:]
+    return (k0 ^ _INIT[0], k1 ^ _INIT[1], k0 ^ _INIT[2], k1 ^ _INIT[3])
+
+
 def _block(wire, block):
     """Message block ``block`` as SipHash reads it: eight wire bytes, little-endian.
 
@@ -271,10 +283,8 @@ class FlowHash(wiring.Component):
                 self.o_stream.payload.tag.eq(ahead.o.payload),
             ]
 
-        k0, k1 = self.secret[:64], self.secret[64:]
-        v = (k0 ^ _INIT[0], k1 ^ _INIT[1], k0 ^ _INIT[2], k1 ^ _INIT[3])
-        key = self.i_stream.payload.key.as_value()
-        wire = [key[len(key) - 8 * (i + 1):len(key) - 8 * i] for i in range(_KEY_BYTES)]
+        v = _initial_state(self.secret)
+        wire = _wire(self.i_stream.payload.key.as_value())
         valid = accept
 
         halves = 0
