@@ -164,7 +164,7 @@ class Relocator(wiring.Component):
                 with m.State("STASH"):
                     finish_in_stash()
                     m.next = "IDLE"
-            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | self.done)
+            self._busy(m, fsm)
             return m
 
         nodes = m.submodules.nodes = memory.Memory(
@@ -321,5 +321,12 @@ class Relocator(wiring.Component):
                 finish_in_stash()
                 m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | self.done)
+        self._busy(m, fsm)
         return m
+
+    def _busy(self, m, fsm):
+        # `busy` (~IDLE | done) is a flip-flop: it selects the RAMs' read address, and a decode
+        # of the state register in front of that select was the table's slowest path. Only
+        # FINAL and STASH return to IDLE, and `done` follows them, so `busy` stays set from
+        # the edge that leaves IDLE to the edge after `done`.
+        m.d.sync += self.busy.eq(Mux(fsm.ongoing("IDLE"), self.start, 1))
