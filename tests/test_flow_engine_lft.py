@@ -71,9 +71,11 @@ class Run:
         self.table = None        # [[(entry or None, rank)] per bucket]
 
 
-def simulate(dut, requests, *, rng=None, idle=0.0, backpressure=0.0, patience=500):
+def simulate(dut, requests, *, rng=None, idle=0.0, backpressure=0.0, patience=500, junk=False):
     """Send ``requests`` ``(op, key, fid, length)`` to ``dut``, tagged with their number, and
-    collect every response. Checks the stream rules of ``resp`` every cycle."""
+    collect every response. Checks the stream rules of ``resp`` every cycle. ``junk`` fills
+    both RAMs with ones before the first clock edge, as a block RAM may hold anything at
+    power-up and holds the old table through a reset."""
     run = Run()
     rng = rng or random.Random(0)
     sim = Simulator(dut)
@@ -81,6 +83,10 @@ def simulate(dut, requests, *, rng=None, idle=0.0, backpressure=0.0, patience=50
 
     async def bench(ctx):
         ctx.set(dut.secret, SECRET)
+        if junk:
+            for memory in dut.storage.values():
+                for b in range(dut.buckets):
+                    ctx.set(memory.data[b], (1 << memory.shape.width) - 1)
         waited = 0
         while ctx.get(dut.initialising):     # one bucket cleared per cycle
             assert waited <= dut.buckets, f"still initialising after {waited} cycles"
@@ -211,6 +217,16 @@ def test_long_random_runs_over_odd_sizes_match_the_model(request, buckets, ways)
     requests = random_requests(rng, 600, pool=2 * buckets * ways + 3)
     check(dut, requests, simulate(dut, requests, rng=rng, idle=rng.choice((0.0, 0.3)),
                                   backpressure=rng.choice((0.0, 0.5))))
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 8])
+def test_initialising_empties_every_bucket_whatever_the_rams_held(request, buckets):
+    """Every way of every bucket starts valid with a junk key; after ``initialising`` the
+    table must answer as an empty one and hold only what the requests installed."""
+    rng = seeded_rng(request.node.name)
+    dut = lft(buckets, 2)
+    requests = random_requests(rng, 40, pool=3 * buckets)
+    check(dut, requests, simulate(dut, requests, rng=rng, junk=True))
 
 
 def test_full_bucket_evicts_the_oldest_installed_way_even_after_hits_and_deletes(request):
