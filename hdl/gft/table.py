@@ -807,12 +807,20 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += [wr[s].addr.eq(wq.addr[s]), wr[s].en.eq(wq.en[s])]
             m.d.comb += [wr[s].data[w].eq(wq.entry) for w in range(W)]
 
-        # Full bitmap.
+        # Full bitmap: each write as a one-hot decode of its index, not an assignment to a
+        # bit selected by a signal, which Amaranth expands into a case per possible index,
+        # each assigning the whole bitmap (a million cells for Yosys to remove at full size).
+        def write_bit(vector, en, idx, value):
+            one_hot = Signal(len(vector))
+            m.d.comb += one_hot.eq(Mux(en, (C(1, len(vector)) << idx)[:len(vector)], 0))
+            return (vector & ~one_hot) | Mux(value, one_hot, 0)
+
         for s in range(2):
-            with m.If(set_full & (w_sub == s)):
-                m.d.sync += full[s].bit_select(Mux(w_sub, s4.i2, s4.i1), 1).eq(full_value)
-            with m.If(reloc.set_full.en & (reloc.set_full.sub == s)):
-                m.d.sync += full[s].bit_select(reloc.set_full.idx, 1).eq(reloc.set_full.value)
+            after_pipeline = write_bit(full[s], set_full & (w_sub == s),
+                                       Mux(w_sub, s4.i2, s4.i1), full_value)
+            m.d.sync += full[s].eq(write_bit(after_pipeline,
+                                             reloc.set_full.en & (reloc.set_full.sub == s),
+                                             reloc.set_full.idx, reloc.set_full.value))
 
         # Stash writes.
         m.d.comb += [st.write.en.eq(s_write), st.write.entry.eq(s_entry)]
