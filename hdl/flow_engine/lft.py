@@ -121,6 +121,7 @@ class LocalFlowTable(wiring.Component):
     ------------
     ``req.ready`` is the input queue's, a flip-flop. Requests are issued only with a place
     reserved in the response queue, so a stalled ``resp`` holds requests at I, never mid-pipeline.
+    A place is given back the cycle after its response leaves.
 
     Parameters (keyword only)
     -------------------------

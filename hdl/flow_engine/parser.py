@@ -451,7 +451,10 @@ class Parser(wiring.Component):
             ipv4=pick([etype == _ETH_P_IP for etype in types]),
             ipv6=pick([etype == _ETH_P_IPV6 for etype in types]),
             mpls=pick([_one_of(etype, _MPLS_TYPES) for etype in types]),
-            zone=Mux(two_tags, Cat(vids[1], vids[0]), Mux(one_tag, vids[0], 0)),
+            # The zone is put together at the next stage, from the VIDs and the tag flags in
+            # flip-flops: a Mux with a constant 0 becomes a sync reset, and here its condition
+            # (the tag compares) reached the reset input of flip-flops across the die.
+            vid0=vids[0], vid1=vids[1], one_tag=one_tag, two_tags=two_tags,
             base=pick(_L2_BASES),
             bos=Cat(*bos),
             cut=Cat(*cut),
@@ -477,7 +480,9 @@ class Parser(wiring.Component):
             (t.mpls & ~t.bos.any(), DropReason.MPLS_DEPTH),
             (~t.mpls & ~t.ipv4 & ~t.ipv6, DropReason.NON_IP),
         ])
-        return t.but(drop=drop, l3=l3).without("base", "bos", "cut", "early_drop") \
+        zone = Mux(t.two_tags, Cat(t.vid1, t.vid0), Mux(t.one_tag, t.vid0, 0))
+        return t.but(drop=drop, l3=l3, zone=zone) \
+            .without("base", "bos", "cut", "early_drop", "vid0", "vid1", "one_tag", "two_tags") \
             .register(m, "l2b")
 
     def _ip(self, m, t):
