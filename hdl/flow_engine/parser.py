@@ -332,7 +332,7 @@ class Parser(wiring.Component):
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _window(self, m, name, t, start, offsets, *, locate=True):
+    def _window(self, m, name, t, start, offsets, *, locate=True, at=None):
         """Capture frame bytes ``start + j``, ``j`` in ``offsets``, from the beats of ``t``.
 
         Returns the token and a dict ``j`` -> register. With ``locate``, one cycle works out
@@ -342,21 +342,27 @@ class Parser(wiring.Component):
         written when the token whose beat holds its byte is registered, so in the cycle after
         the returned token the registers hold the window as of that token's beat. ``start``
         must be final by then whenever the beat holds a window byte (see the module docstring).
+        ``at`` (without ``locate``, ``start`` 0) is the beat's index one-hot, as flip-flops
+        (see :meth:`_input`), in place of compares of ``t.index``.
         """
         lanes, lane_bits = self._lanes, self._lane_bits
         lane = start[:lane_bits] if lane_bits else C(0, 1)
         beat = start[lane_bits:]
-        # How many beats past the one holding ``start`` this beat is.
-        distance = Signal(signed(self._index_width + 1), name=f"{name}_distance")
-        m.d.comb += distance.eq(t.index - beat)
-        span = max(offsets) // lanes + 2
+        span = self._span(offsets)
+        assert at is None or not locate, "a one-hot index stands for the window at 0 only"
+        if at is None:
+            # How many beats past the one holding ``start`` this beat is.
+            distance = Signal(signed(self._index_width + 1), name=f"{name}_distance")
+            m.d.comb += distance.eq(t.index - beat)
+            at = Cat(distance == ahead for ahead in range(span))
+        assert len(at) == span
         # At the input (``locate`` off: the L2 window) a byte is written whatever the
         # handshake: the beat index moves only when a beat is taken, so the beat taken last is
-        # what stays, and the captures' enables are compares of the index's flip-flops, not the
+        # what stays, and the captures' enables are the index's one-hot flip-flops, not the
         # flow engine's input handshake (which reached them across the die at placement).
         # Later windows follow tokens, whose ``valid`` comes from a register.
         here = t.valid if locate else C(1, 1)
-        t = t.but(at=Cat(*(here & (distance == ahead) for ahead in range(span))), lane=lane)
+        t = t.but(at=Cat(here & at[ahead] for ahead in range(span)), lane=lane)
         if locate:
             t = t.register(m, f"{name}_find")
 
@@ -387,6 +393,10 @@ class Parser(wiring.Component):
             regs[offset] = window.word_select(slot, 8)
         return t.without("at", "lane"), regs
 
+    def _span(self, offsets):
+        """Beats a window of bytes ``offsets`` can touch (its start may be in any lane)."""
+        return max(offsets) // self._lanes + 2
+
     # --- stages ----------------------------------------------------------------------------
 
     def _input(self, m, take):
@@ -402,6 +412,10 @@ class Parser(wiring.Component):
         index = Signal(self._index_width)
         length_before = Signal(OFFSET_WIDTH)                # bytes in earlier beats
         frame_port = Signal(self._user_width)
+        # ``index`` one-hot over the beats the L2 window spans, kept beside it: the window's
+        # capture enables are these flip-flops, not compares of the 14-bit index, whose LUTs
+        # sat in front of a wire to capture registers across the die.
+        l2_at = Signal(self._span(_L2_BYTES), init=1)
 
         first = ~in_frame
         kept = kept_bytes(axis.tkeep)
@@ -416,10 +430,12 @@ class Parser(wiring.Component):
                 index.eq(Mux(axis.tlast, 0, Mux(index == last_index, index, index + 1))),
                 length_before.eq(Mux(axis.tlast, 0, length)),
                 frame_port.eq(port),
+                l2_at.eq(Mux(axis.tlast, 1, l2_at << 1)),
             ]
         beat = _Token(valid=take, data=axis.tdata, last=axis.tlast, index=index,
                       length=length, port=port)
-        beat, l2 = self._window(m, "l2", beat, C(0, OFFSET_WIDTH), _L2_BYTES, locate=False)
+        beat, l2 = self._window(m, "l2", beat, C(0, OFFSET_WIDTH), _L2_BYTES, locate=False,
+                                at=l2_at)
         return beat.register(m, "in"), l2
 
     def _l2(self, m, t, byte):
