@@ -168,7 +168,8 @@ class LocalFlowTable(wiring.Component):
     """
 
     RESPONSE_DEPTH = 8
-    """Responses the output queue holds: covers the 6-cycle round trip from issue at full rate."""
+    """Responses the output queue holds: covers the round trip from issue at full rate (6
+    cycles to the response, 1 more until its place is given back)."""
 
     def __init__(self, *, buckets=256, ways=4, tag_width=0):
         if not _is_int(buckets) or buckets < 1 or buckets & (buckets - 1):
@@ -329,7 +330,7 @@ class LocalFlowTable(wiring.Component):
         # `clearing` after this edge: the write port's enables and data are chosen a cycle
         # ahead from it (see D). A flip-flop of its own (it is still set after the edge unless
         # this is the last bucket, `clear_idx` + 1 then), since Yosys makes it the sync reset
-        # of hundreds of flip-flops across the die: a compare of `clear_idx` there was 14 ns.
+        # of hundreds of flip-flops across the die: a compare of `clear_idx` there was 13.9 ns.
         clearing_next = Signal(init=self._buckets > 1)
         m.d.sync += clearing_next.eq(clearing & (clear_idx + 2 < self._buckets))
 
@@ -381,7 +382,7 @@ class LocalFlowTable(wiring.Component):
         # A response counts as delivered a cycle after it leaves: the response queue's
         # handshake then reaches the count from a flip-flop (it sits at the far end of the
         # table from the issue logic). The count is high by one for that cycle, which can
-        # only hold an issue back, and 8 responses cover the round trip with that cycle.
+        # only hold an issue back (see RESPONSE_DEPTH).
         delivered = Signal()
         m.d.sync += delivered.eq(resp_q.o.valid & resp_q.o.ready)
         # `issue` comes last (see after_step), and the limit it checks is a flip-flop.
