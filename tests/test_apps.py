@@ -618,22 +618,33 @@ def test_decoder_survives_random_and_mutated_payloads_without_internal_errors(cl
     tokens = [b"PORT ", b"EPRT |", b"227 ", b"229 (|||", b"INVITE x SIP/2.0\r\n", b"SIP/2.0 200",
               b"\r\n\r\n", b"v=0\n", b"c=IN IP4 ", b"m=audio ", b"a=rtcp:", b"/", b"|", b",",
               b"Content-Length: 99999999\r\n", b"\x00\x01", b"\n", b"999", b"255", b"::"]
+    # Announcements this parent accepts when clean (probed on a fresh decoder, in the direction
+    # that predicts). A share of the stream sends one unmutated after a line break, so the
+    # predicting paths are reached for certain rather than only when a mutation happens to leave
+    # an announcement whole: for an FTP parent that left no prediction in ~2.5% of seeds.
+    clean = [(p, fwd) for p in real for fwd in (True, False)
+             if cls(key).inspect(key if fwd else reverse_key(key), p, fwd)]
+    assert clean, "no captured payload is an announcement this parent accepts"
     d = cls(key)
     made = 0
     for _ in range(3000):
         choice = rng.random()
-        if choice < 0.4:
-            payload = bytearray(rng.choice(real))
-            for _ in range(rng.randint(1, 8)):
-                payload[rng.randrange(len(payload))] = rng.randrange(256)
-        elif choice < 0.7:
-            payload = b"".join(rng.choice(tokens) + bytes([rng.randrange(48, 58)]) * rng.randint(0, 3)
-                               for _ in range(rng.randint(1, 20)))
+        if choice < 0.05:
+            payload, forward = rng.choice(clean)
+            payload = b"\r\n" + payload
         else:
-            payload = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
-        if rng.random() < 0.5:
-            payload = bytes(payload) + b"\r\n"    # let line-based decoders resynchronise
-        forward = rng.random() < 0.5
+            if choice < 0.4:
+                payload = bytearray(rng.choice(real))
+                for _ in range(rng.randint(1, 8)):
+                    payload[rng.randrange(len(payload))] = rng.randrange(256)
+            elif choice < 0.7:
+                payload = b"".join(rng.choice(tokens) + bytes([rng.randrange(48, 58)]) * rng.randint(0, 3)
+                                   for _ in range(rng.randint(1, 20)))
+            else:
+                payload = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
+            if rng.random() < 0.5:
+                payload = bytes(payload) + b"\r\n"    # let line-based decoders resynchronise
+            forward = rng.random() < 0.5
         out = d.inspect(key if forward else reverse_key(key), bytes(payload), forward)
         assert all(isinstance(p, Prediction) and isinstance(p.key, FlowKey) for p in out)
         assert all(0 <= p.key.src_port < 65536 and 0 <= p.key.dst_port < 65536 for p in out)
