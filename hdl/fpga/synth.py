@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..export import BUILD_DIR
+from ..fanout import DONT_MERGE
 from .lint import ToolMissing
 from .placed import analyse as analyse_placed, format_report as format_placed_paths
 
@@ -110,8 +111,15 @@ class Target:
 
 def yosys_script(verilog_path, top, netlist_path, *, abc9=True):
     """The Yosys commands that synthesise module ``top`` of ``verilog_path`` for ECP5
-    (``abc9=False`` maps logic with the older ABC flow, see :data:`hdl.fpga.tops.OPTIONS`)."""
-    return (f"read_verilog {verilog_path}; synth_ecp5 -top {top} "
+    (``abc9=False`` maps logic with the older ABC flow, see :data:`hdl.fpga.tops.OPTIONS`).
+
+    Before ``synth_ecp5``, every flip-flop whose output carries the attribute
+    :data:`hdl.fanout.DONT_MERGE` gets ``keep``, so that ``opt_merge`` leaves copies made on
+    purpose (:func:`hdl.fanout.register_copies`) apart.
+    """
+    copies = f"a:{DONT_MERGE} %ci1:+$dff,$adff[Q] t:$dff t:$adff %u %i"
+    return (f"read_verilog {verilog_path}; hierarchy -top {top}; proc; "
+            f"setattr -set keep 1 {copies}; synth_ecp5 -top {top} "
             f"{'' if abc9 else '-noabc9 '}-json {netlist_path}")
 
 

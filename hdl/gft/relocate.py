@@ -38,10 +38,11 @@ class Relocator(wiring.Component):
 
     Latency (cycles from ``start`` to ``done``, inclusive of neither)
     ------------------------------------------------------------------
-    2 to set up the roots, then ``5 + ways`` per bucket expanded, ``5`` per move, 1 for the
-    final write and 1 for the output registers; with ``move_budget == 0`` straight to the
-    stash (2). Worst case with the defaults (4 ways, budget 3): 42 expansions, 3 moves:
-    2 + 42 * 9 + 3 * 5 + 1 + 1 = 397. Every output the table acts on (``wr``, ``set_full``,
+    With *L* the ``read_latency``: 2 to set up the roots, then ``3 + L + ways`` per bucket
+    expanded, ``3 + L`` per move, 1 for the final write and 1 for the output registers; with
+    ``move_budget == 0`` straight to the stash (2). Worst case with the defaults (4 ways,
+    budget 3) and the table's *L* = 3: 42 expansions, 3 moves:
+    2 + 42 * 10 + 3 * 6 + 1 + 1 = 442. Every output the table acts on (``wr``, ``set_full``,
     ``stash_write``, ``result``, ``done``) is a register, loaded a cycle after the state
     that decides it, so a write lands a cycle later than it is decided.
     ``rd_addr`` is a register, loaded the cycle after the node is read from the node queue
@@ -65,7 +66,8 @@ class Relocator(wiring.Component):
     rd_addr : ``Out(ArrayLayout(params.index_bits, 2))``
         Read address of each sub-table while busy (registered).
     rd_data : ``In(ArrayLayout(params.bucket, 2))``
-        The buckets read, two cycles after ``rd_addr`` (block RAM plus output register).
+        The buckets read, ``read_latency`` cycles after ``rd_addr``: 2 for a block RAM and its
+        output register, 3 in the table, whose address registers come first.
     wr : ``Out(StructLayout({"en", "sub", "idx", "way", "entry"}))``
         One way write.
     full_sub, full_idx : ``Out(1)``, ``Out(params.index_bits)``
@@ -78,9 +80,18 @@ class Relocator(wiring.Component):
         The stash's lowest free slot.
     stash_write : ``Out(StructLayout({"en", "slot", "entry"}))``
         Stash insert.
+
+    Parameters
+    ----------
+    params : GftParams
+    read_latency : int
+        Cycles from ``rd_addr`` to ``rd_data``, at least 2 (keyword only).
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, read_latency=2):
+        if not isinstance(read_latency, int) or read_latency < 2:
+            raise ValueError(f"Read latency must be an integer of at least 2, not {read_latency!r}")
+        self._read_latency = read_latency
         self._p = params
         p = params
         ib = p.index_bits
@@ -209,6 +220,13 @@ class Relocator(wiring.Component):
             sub, idx = alt_of(Mux(w < W, w, 0), bucket)
             return [self.full_sub.eq(sub), self.full_idx.eq(idx)]
 
+        def wait(what):
+            # The states from the one that loads `rd_addr` to the one that takes `rd_data`.
+            names = [f"{what}_WAIT{k}" for k in range(self._read_latency)] + [f"{what}_LATCH"]
+            for here, there in zip(names, names[1:]):
+                with m.State(here):
+                    m.next = there
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -227,13 +245,9 @@ class Relocator(wiring.Component):
             with m.State("EXPAND_READ"):
                 m.d.sync += [node_sub.eq(node.sub), self.rd_addr[0].eq(node.idx),
                              self.rd_addr[1].eq(node.idx)]
-                m.next = "EXPAND_ADDR"
+                m.next = "EXPAND_WAIT0"
 
-            with m.State("EXPAND_ADDR"):
-                m.next = "EXPAND_WAIT"
-
-            with m.State("EXPAND_WAIT"):
-                m.next = "EXPAND_LATCH"
+            wait("EXPAND")
 
             with m.State("EXPAND_LATCH"):
                 m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0),
@@ -277,13 +291,9 @@ class Relocator(wiring.Component):
                 with m.If(first):
                     m.d.sync += self.rd_addr[dst_sub].eq(dst_idx)
                 m.d.sync += [src_sub.eq(node.sub), src_idx.eq(node.idx)]
-                m.next = "MOVE_ADDR"
+                m.next = "MOVE_WAIT0"
 
-            with m.State("MOVE_ADDR"):
-                m.next = "MOVE_WAIT"
-
-            with m.State("MOVE_WAIT"):
-                m.next = "MOVE_LATCH"
+            wait("MOVE")
 
             with m.State("MOVE_LATCH"):
                 m.d.sync += moving.eq(self.rd_data[src_sub][src_way])

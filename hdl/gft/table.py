@@ -5,6 +5,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..fanout import register_copies
 from ..hash.siphash import FlowHash
 from ..level import after_step
 from ..onehot import first_one, second_one, select
@@ -32,10 +33,10 @@ class GlobalFlowTable(wiring.Component):
 
     Organisation
     ------------
-    Two sub-tables of ``buckets // 2`` buckets, each one :class:`~amaranth.lib.memory.Memory`
-    whose word is a whole bucket (``ways`` entries of :attr:`GftParams.entry`), with one
-    registered (non-transparent) read port and one write port with a write enable per way.
-    A key's first candidate is in sub-table 0 (``hash & (half-1)``), its second in sub-table 1
+    Two sub-tables of ``buckets // 2`` buckets, each ``ways`` :class:`~amaranth.lib.memory.Memory`
+    instances (one per way, an entry of :attr:`GftParams.entry` per word) read at the same
+    address as one bucket, each with a registered (non-transparent) read port and a write
+    port. A key's first candidate is in sub-table 0 (``hash & (half-1)``), its second in sub-table 1
     (``(hash >> 32) & (half-1)``), so both are read in the same cycle and no port is shared.
     Beside them: the :class:`~hdl.gft.stash.Stash` (registers), a *full* bitmap (one bit per
     bucket, registers) that the relocation search and the hazard logic read, and the
@@ -49,8 +50,12 @@ class GlobalFlowTable(wiring.Component):
     path -> then, one cycle each:
 
     I (issue)
-        Hazard and credit checks; read addresses go to both RAMs. The bucket hazard of the
+        Hazard and credit checks; the read addresses are chosen. The bucket hazard of the
         head was worked out a cycle earlier into a flip-flop, so issue is a few LUT levels.
+    A (address)
+        The read addresses, registered at issue, go to the RAMs, each RAM from a copy of the
+        register of its own (:func:`~hdl.fanout.register_copies`): the RAMs are a hundred
+        block RAMs across the die, and the wire to them takes most of a cycle.
     R
         Block RAM output; the stash is probed for live slots that name the op's buckets.
     B
@@ -78,28 +83,30 @@ class GlobalFlowTable(wiring.Component):
         extra cycle is invisible to the hazard rules and to the latency.
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
-    *t + 39* (the hash's 33, then 6) when nothing waits, for every op and outcome except a
+    *t + 40* (the hash's 33, then 7) when nothing waits, for every op and outcome except a
     RESERVE that needs the slow path (below). Throughput: one request per clock.
 
     Hazards (stall, not bypass)
     ---------------------------
-    An op reads its two buckets at I and writes at D, four cycles later. A request is held at
-    I while an older RESERVE, UPDATE or DELETE that shares one of its buckets is between R and
-    D (same key implies same buckets), so it reads only after that write: back-to-back ops on
-    one bucket cost up to 4 stall cycles, and a second RESERVE of a key, even on the next
-    clock, HITs the first one's entry. LOOKUPs never write, so they never hold anything up.
+    An op reads its two buckets at the end of A and writes at D, four cycles later. A request
+    is held at I while an older RESERVE, UPDATE or DELETE that shares one of its buckets is
+    between A and C (same key implies same buckets), so it reads only after that write (the
+    one committing as it issues reaches it by forwarding at B): back-to-back ops on one
+    bucket cost up to 4 stall cycles, and a second RESERVE of a key, even on the next clock,
+    HITs the first one's entry. LOOKUPs never write, so they never hold anything up.
     The stash needs no extra rule: an op only ever touches the stash entries of its own key
     (compare, update, delete) or of keys whose candidates include the bucket it frees (stash
     return), and both cases share a bucket with any op on those keys.
 
     Slow path (relocation)
     ----------------------
-    A RESERVE whose two buckets are both full per the bitmap at I might need the relocation
-    search; nothing is issued behind it until it has committed. If at D it misses, the
+    A RESERVE whose two buckets are both full per the bitmap at I (or filled by the commit at
+    that edge) might need the relocation search; nothing is issued behind it until it has
+    committed. If at D it misses, the
     :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
     the RAM ports while the pipeline stays empty, then the response goes out and issue
-    resumes: (2 + (5 + ways) * expansions + 5 * moves + 2) extra cycles, 397 worst case with
-    the defaults. Such a RESERVE that hits (common at high load) only costs 4 idle issue
+    resumes: (2 + (6 + ways) * expansions + 6 * moves + 2) extra cycles, 442 worst case with
+    the defaults. Such a RESERVE that hits (common at high load) only costs 5 idle issue
     slots.
 
     Aging
@@ -110,9 +117,8 @@ class GlobalFlowTable(wiring.Component):
     2**T < 2**(T-1)``), pulls back a stash entry into the freed way exactly like a delete, and
     reports the entry on ``aged``. A request that shares a bucket with an in-flight scan step
     cancels the step (it is retried later) instead of waiting: aging never stalls a request.
-    The cancel is decided a cycle early, at C, against every request that could issue before
-    the step commits (the two in the issue buffer and the one at the hash output), so the
-    hazard compare never sits in front of a commit. A step is issued only while ``aged`` has
+    A request issued while the step is between A and C cancels it as it moves on; one
+    issued while it is at D reads after its commit. A step is issued only while ``aged`` has
     room, so a slow consumer slows aging only.
 
     Parameters (keyword only)
@@ -155,9 +161,9 @@ class GlobalFlowTable(wiring.Component):
     ----------
     params : GftParams
     storage : dict
-        After elaboration: ``{"rams": (sub-table 0, sub-table 1), "stash": Stash}``, so a
-        simulation can read the whole table (``ctx.get(rams[s].data[i])``,
-        ``ctx.get(stash.slots)``).
+        After elaboration: ``{"rams": [[way 0, way 1, ...] of sub-table 0, [...] of sub-table 1],
+        "stash": Stash}``, so a simulation can read the whole table
+        (``ctx.get(rams[s][w].data[i])``, ``ctx.get(stash.slots)``).
     """
 
     RESPONSE_DEPTH = 8
@@ -242,17 +248,23 @@ class GlobalFlowTable(wiring.Component):
 
         # --- Storage -------------------------------------------------------------------------
 
-        rams = [memory.Memory(shape=p.bucket, depth=p.half, init=[]) for _ in range(2)]
-        m.submodules.ram0, m.submodules.ram1 = rams
-        rd = [ram.read_port() for ram in rams]          # transparent_for=(): old data on a clash
-        wr = [ram.write_port(granularity=1) for ram in rams]
+        # One RAM per way of each sub-table, so that each has an address register of its own
+        # (see A below). Read ports are not transparent: old data on a clash.
+        rams = [[memory.Memory(shape=p.entry, depth=p.half, init=[]) for _ in range(W)]
+                for _ in range(2)]
+        for s in range(2):
+            for w in range(W):
+                m.submodules[f"ram{s}_way{w}"] = rams[s][w]
+        rd = [[ram.read_port() for ram in rams[s]] for s in range(2)]
+        wr = [[ram.write_port() for ram in rams[s]] for s in range(2)]
         full = [Signal(p.half, name=f"full{s}") for s in range(2)]
 
         st = m.submodules.stash = Stash(p)
         # For inspection in simulation (tests read the whole table through these).
         self.storage = {"rams": rams, "stash": st}
         aging = m.submodules.aging = AgingScan(p)
-        reloc = m.submodules.relocator = Relocator(p)
+        # The Relocator's read address goes through the A registers too: three cycles to data.
+        reloc = m.submodules.relocator = Relocator(p, read_latency=3)
         resp_q = m.submodules.resp_queue = Queue(shape=p.response, depth=self.RESPONSE_DEPTH)
         aged_q = m.submodules.aged_queue = Queue(shape=p.aged, depth=2)
         wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
@@ -276,8 +288,8 @@ class GlobalFlowTable(wiring.Component):
             "way": p.way_bits,  # aging: first way to examine
             "req": p.request,
         })
-        s1, s2, s3, s4 = (Signal(op_layout, name=f"s{k}") for k in (1, 2, 3, 4))
-        stages = (s1, s2, s3, s4)
+        s0, s1, s2, s3, s4 = (Signal(op_layout, name=f"s{k}") for k in range(5))
+        stages = (s0, s1, s2, s3, s4)       # A, R, B, C, D
 
         def touches(s, t1, t2, i1, i2):
             return s.valid & ((s.t1 & t1 & (s.i1 == i1)) | (s.t2 & t2 & (s.i2 == i2)))
@@ -309,8 +321,8 @@ class GlobalFlowTable(wiring.Component):
 
         # The bucket hazard of the request at the head is worked out a cycle ahead, into
         # flip-flops, for each request that can be at the head then (the same one, the next one
-        # in the skid buffer, or the one arriving from the hash), behind what R, B, C and D will
-        # hold then: this cycle's issue and R, B, C. So the issue decision, which loads R and
+        # in the skid buffer, or the one arriving from the hash), behind what A, R, B and C will
+        # hold then: this cycle's issue and A, R, B. So the issue decision, which loads A and
         # pops the skid buffer, is a few LUT levels from flip-flops.
         # Each case is worked out for either skid register at the head, and `skid.rd` (which
         # also steers the whole request into R) picks one after the flip-flops.
@@ -318,8 +330,8 @@ class GlobalFlowTable(wiring.Component):
         head_writer = head_valid & (head.req.op != GftOp.LOOKUP)
 
         def waits_next(hash_value, issued=None):
-            """Whether a request hashed to ``hash_value`` waits behind R, B, C and, when
-            ``issued`` (a skid register) issues this cycle, behind it at R."""
+            """Whether a request hashed to ``hash_value`` waits behind A, R, B and, when
+            ``issued`` (a skid register) issues this cycle, behind it at A."""
             i1, i2 = candidates(hash_value)
             ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:3]]
             if issued is not None:
@@ -368,55 +380,52 @@ class GlobalFlowTable(wiring.Component):
         scan_i1 = Mux(target.stash, scan_slot.i1, target.idx)
         scan_i2 = Mux(target.stash, scan_slot.i2, target.idx)
         scan_waits = Cat(touches(s, scan_t1, scan_t2, scan_i1, scan_i2) & s.writer
-                         for s in stages).any()
+                         for s in stages[:4]).any()
         issue_scan = Signal()
         m.d.comb += issue_scan.eq(~head_valid & ~blocked & ~scan_inflight & aged_q.i.ready &
                                   ~scan_waits & (scan_slot_ok | ~target.stash))
 
         # Each sub-table's read address: the Relocator's while it runs, else the head
-        # request's (in either skid register, `rd` picks), else the aging step's. The same
-        # choice steers the forwarding compare at B, over per-source compares.
-        def read_source(s, f):
-            """``f(address)`` of the source sub-table ``s`` reads from this cycle."""
-            heads = [f(candidates(ring[k].hash)[s]) for k in range(2)]
-            return Mux(reloc.busy, f(reloc.rd_addr[s]),
-                       Mux(head_valid, Mux(skid.rd, heads[1], heads[0]), f(target.idx)))
+        # request's (in either skid register, `rd` picks), else the aging step's. It is
+        # registered at issue (A) and only then goes to the RAMs, from a copy of the register
+        # per RAM: the RAMs are a hundred block RAMs across the die, and one driver cannot be
+        # near them all, let alone a mux behind the issue buffer's `rd`.
+        def read_source(s):
+            heads = [candidates(ring[k].hash)[s] for k in range(2)]
+            return Mux(reloc.busy, reloc.rd_addr[s],
+                       Mux(head_valid, Mux(skid.rd, heads[1], heads[0]), target.idx))
 
+        rd_addr = [register_copies(m, read_source(s), W, name=f"rd_addr{s}") for s in range(2)]
         for s in range(2):
-            m.d.comb += rd[s].addr.eq(read_source(s, lambda address: address))
+            for w in range(W):
+                m.d.comb += rd[s][w].addr.eq(rd_addr[s][w])
 
-        # Only `valid` depends on the issue decision; the rest loads every cycle.
+        # Only `valid` depends on the issue decision; the rest loads every cycle. (`maybe_slow`
+        # is assigned at D, below: it needs the commit there.)
         m.d.sync += [
-            s1.valid.eq(issue_req | issue_scan),
-            s1.scan.eq(~head_valid), s1.scan_stash.eq(target.stash),
-            s1.writer.eq(head_writer),     # an aging step is never one: requests cancel it
-            s1.maybe_slow.eq(head_valid & (head.req.op == GftOp.RESERVE) &
-                             full[0].bit_select(h_i1, 1) & full[1].bit_select(h_i2, 1)),
-            s1.t1.eq(head_valid | scan_t1), s1.t2.eq(head_valid | scan_t2),
-            s1.i1.eq(Mux(head_valid, h_i1, scan_i1)), s1.i2.eq(Mux(head_valid, h_i2, scan_i2)),
-            s1.slot.eq(target.slot), s1.way.eq(target.way),
-            s1.req.eq(head.req),
+            s0.valid.eq(issue_req | issue_scan),
+            s0.scan.eq(~head_valid), s0.scan_stash.eq(target.stash),
+            s0.writer.eq(head_writer),     # an aging step is never one: requests cancel it
+            s0.t1.eq(head_valid | scan_t1), s0.t2.eq(head_valid | scan_t2),
+            s0.i1.eq(Mux(head_valid, h_i1, scan_i1)), s0.i2.eq(Mux(head_valid, h_i2, scan_i2)),
+            s0.slot.eq(target.slot), s0.way.eq(target.way),
+            s0.req.eq(head.req),
         ]
 
         # An aging step in flight must never commit after a request that read its bucket
-        # before the commit. A request issued while the step is at R, B or C cancels it as it
-        # moves on; any request that could issue while it is at D is already in the issue
-        # buffer or at the hash output when it is at C, and cancels it from there. (Checking
-        # at issue against D instead would put the hazard compare in front of every commit.)
-        # Both compares work on the skid's registers as they are (`ring`), with the one at the
-        # head selected after (`rd`), not on the head's hash behind that select.
+        # before the commit. A request reads at the end of A, a cycle after it issues, so it
+        # sees every commit up to the one at its issue edge (by forwarding at B): one issued
+        # while the step is at A, R, B or C cancels it as it moves on, and a step at D is no
+        # hazard. Both compares work on the skid's registers as they are (`ring`), with the
+        # one at the head selected after (`rd`), not on the head's hash behind that select.
         def touches_ring(s, k):
             return touches(s, 1, 1, *candidates(ring[k].hash))
 
         cancel = [issue_req & s.scan & Mux(skid.rd, touches_ring(s, 1), touches_ring(s, 0))
-                  for s in stages[:3]]
-        next_up = [(skid.live[0], ring[0].hash), (skid.live[1], ring[1].hash),
-                   (hasher.o_stream.valid, hasher.o_stream.payload.hash)]
-        doomed = Cat(valid & touches(s3, 1, 1, *candidates(hash_value))
-                     for valid, hash_value in next_up).any() & s3.scan
-        cancel[2] = cancel[2] | doomed
+                  for s in stages[:4]]
 
-        # R -> B -> C -> D: ops advance every cycle; a cancelled aging step becomes a bubble.
+        # A -> R -> B -> C -> D: ops advance every cycle; a cancelled aging step becomes a
+        # bubble.
         for k, (here, there) in enumerate(zip(stages, stages[1:])):
             m.d.sync += there.eq(here)
             with m.If(cancel[k]):
@@ -435,11 +444,8 @@ class GlobalFlowTable(wiring.Component):
         fwd_entry = Signal(p.entry)
         m.d.sync += fwd_entry.eq(wq.entry)
         for s in range(2):
-            # Each source's address is compared with the write's, and the compare selected
-            # after, not the selected address compared.
-            same = read_source(s, lambda address: address == wq.addr[s])
-            m.d.sync += fwd_en[s].eq(Mux(same, wq.en[s], 0))
-            m.d.sync += [words[s][w].eq(Mux(fwd_en[s][w], fwd_entry, rd[s].data[w]))
+            m.d.sync += fwd_en[s].eq(Mux(rd_addr[s][0] == wq.addr[s], wq.en[s], 0))
+            m.d.sync += [words[s][w].eq(Mux(fwd_en[s][w], fwd_entry, rd[s][w].data))
                          for w in range(W)]
 
         b_storable, b_key = self._stored_key(s2.req.key)
@@ -804,8 +810,9 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += wq_next.entry.eq(w_entry)
         m.d.sync += wq.eq(wq_next)
         for s in range(2):
-            m.d.comb += [wr[s].addr.eq(wq.addr[s]), wr[s].en.eq(wq.en[s])]
-            m.d.comb += [wr[s].data[w].eq(wq.entry) for w in range(W)]
+            for w in range(W):
+                m.d.comb += [wr[s][w].addr.eq(wq.addr[s]), wr[s][w].en.eq(wq.en[s][w]),
+                             wr[s][w].data.eq(wq.entry)]
 
         # Full bitmap: each write as a one-hot decode of its index, not an assignment to a
         # bit selected by a signal, which Amaranth expands into a case per possible index,
@@ -821,6 +828,15 @@ class GlobalFlowTable(wiring.Component):
             m.d.sync += full[s].eq(write_bit(after_pipeline,
                                              reloc.set_full.en & (reloc.set_full.sub == s),
                                              reloc.set_full.idx, reloc.set_full.value))
+
+        # A RESERVE may need the slow path when the bitmap says both its buckets are full. It
+        # issues at the edge the op at D commits (that op no longer holds it up, see A), so a
+        # bucket that commit fills counts as full too: the flag must never miss a slow op.
+        fills_now = [d_valid & plan.new & plan.fills & (plan.w_sub == s) &
+                     (Mux(s, s4.i2, s4.i1) == (h_i1, h_i2)[s]) for s in range(2)]
+        m.d.sync += s0.maybe_slow.eq(head_valid & (head.req.op == GftOp.RESERVE) &
+                                     (full[0].bit_select(h_i1, 1) | fills_now[0]) &
+                                     (full[1].bit_select(h_i2, 1) | fills_now[1]))
 
         # Stash writes.
         m.d.comb += [st.write.en.eq(s_write), st.write.entry.eq(s_entry)]

@@ -141,11 +141,10 @@ class GftBench:
         p = self.dut.params
         storage = self.dut.storage
         out = {}
-        for s, ram in enumerate(storage["rams"]):
+        for s, ways in enumerate(storage["rams"]):
             for i in range(p.half):
-                word = ctx.get(ram.data[i])
-                for w in range(p.ways):
-                    e = word[w]
+                for w, ram in enumerate(ways):
+                    e = ctx.get(ram.data[i])
                     if EntryState(e.state) != EntryState.INVALID:
                         out[(s * p.half + i, w)] = _entry_value(p, e, (e.i1, p.half + e.i2))
         slots = ctx.get(storage["stash"].slots)

@@ -1,0 +1,26 @@
+"""Registers duplicated on purpose, each copy driving its own share of a wide fanout."""
+
+from amaranth.hdl import *
+
+
+__all__ = ["DONT_MERGE", "register_copies"]
+
+
+DONT_MERGE = "dont_merge"
+"""Attribute on a register's signal: synthesis must keep the register apart from identical
+ones. Yosys merges flip-flops with the same inputs (``opt_merge``), which undoes a
+duplication; :func:`hdl.fpga.synth.yosys_script` sets ``keep`` on every flip-flop driving a
+signal with this attribute, and ``opt_merge`` leaves two kept cells apart."""
+
+
+def register_copies(m, value, count, *, name):
+    """``count`` flip-flops (no reset) that each take ``value`` at every clock edge.
+
+    For a value that must reach many loads spread over the die, block RAM address inputs
+    say: one register cannot sit near all of them, so each copy drives a group of loads and
+    the placer puts it near that group. Simulation sees ``count`` equal registers.
+    """
+    regs = [Signal.like(value, name=f"{name}_copy{k}", reset_less=True,
+                        attrs={DONT_MERGE: 1}) for k in range(count)]
+    m.d.sync += [reg.eq(value) for reg in regs]
+    return regs
