@@ -320,8 +320,7 @@ class _RelocationHarness(Elaboratable):
                 m.d.sync += self.full[s].bit_select(r.set_full.idx, 1).eq(r.set_full.value)
         m.d.sync += r.full.eq(Mux(r.full_sub, self.full[1].bit_select(r.full_idx, 1),
                                   self.full[0].bit_select(r.full_idx, 1)))
-        m.d.comb += [st.write.en.eq(Mux(r.stash_write.en, 1 << r.stash_write.slot, 0)),
-                     st.write.entry.eq(r.stash_write.entry), r.stash_free_any.eq(st.free_any),
+        m.d.comb += [st.write.eq(r.stash_write), r.stash_free_any.eq(st.free_any),
                      r.stash_free_slot.eq(st.free_slot)]
         return m
 

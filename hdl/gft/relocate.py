@@ -78,8 +78,9 @@ class Relocator(wiring.Component):
         The free bucket's new *full* bit, with the first move.
     stash_free_any, stash_free_slot : ``In(1)``, ``In(params.slot_bits)``
         The stash's lowest free slot.
-    stash_write : ``Out(StructLayout({"en", "slot", "entry"}))``
-        Stash insert.
+    stash_write : ``Out(StructLayout({"en", "entry"}))``
+        Stash insert, laid out as :attr:`~hdl.gft.stash.Stash.write`: ``en`` one-hot over the
+        slots (one LUT from flip-flops in front of the slots' enables, in the table).
 
     Parameters
     ----------
@@ -116,7 +117,7 @@ class Relocator(wiring.Component):
             "set_full": Out(data.StructLayout({"en": 1, "sub": 1, "idx": ib, "value": 1})),
             "stash_free_any": In(1),
             "stash_free_slot": In(p.slot_bits),
-            "stash_write": Out(data.StructLayout({"en": 1, "slot": p.slot_bits,
+            "stash_write": Out(data.StructLayout({"en": max(1, p.stash),
                                                   "entry": p.entry})),
         })
 
@@ -156,8 +157,8 @@ class Relocator(wiring.Component):
         def finish_in_stash():
             with m.If(self.stash_free_any):
                 m.d.comb += [
-                    stash_write.en.eq(1),
-                    stash_write.slot.eq(self.stash_free_slot),
+                    stash_write.en.eq(Cat(self.stash_free_slot == j
+                                          for j in range(len(stash_write.en)))),
                     stash_write.entry.eq(entry),
                     result.status.eq(GftStatus.INSERTED),
                     result.loc.stash.eq(1),

@@ -24,6 +24,9 @@ __all__ = ["GlobalFlowTable"]
 
 _V4_MAPPED = 0xFFFF  # address bits [127:32] of an IPv4-mapped address
 
+# The entry fields a hit's response or update needs (see the select at C).
+_HIT_FIELDS = ("state", "fid", "timestamp", "aware", "counter", "predict")
+
 
 class GlobalFlowTable(wiring.Component):
     """The GFT: lookup, lookup-or-reserve, masked update and delete by full flow key, one
@@ -540,17 +543,21 @@ class GlobalFlowTable(wiring.Component):
 
         # The entry the op works on, as an AND-OR of one-hot picks rather than a mux tree
         # behind a priority encoder: a key is stored at most once, so `match` has at most one
-        # bit set; an aging step picks its first expired way, or its stash slot.
+        # bit set; an aging step picks its first expired way, or its stash slot, from
+        # registers alone (`scan_pick`). Only the fields a response or an update needs follow
+        # the match: a hit's key and buckets are the request's, so the key (three quarters of
+        # an entry) and the buckets are selected for an aging report only, by `scan_pick`,
+        # and the compare is in front of a quarter of the select.
         sources = [c.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
                    for n in range(2 * W + S)]
         old_oh = first_one(c.old)
-        pick = Signal(2 * W + S)
-        with m.If(s3.scan & s3.scan_stash):
-            m.d.comb += pick[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
-        with m.Elif(s3.scan):
-            m.d.comb += pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
+        scan_pick = Signal(2 * W + S)
+        with m.If(s3.scan_stash):
+            m.d.comb += scan_pick[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
         with m.Else():
-            m.d.comb += pick.eq(match)
+            m.d.comb += scan_pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
+        pick = Signal(2 * W + S)
+        m.d.comb += pick.eq(Mux(s3.scan, scan_pick, match))
 
         # Stash return: the lowest live slot naming the freed bucket, for either sub-table (the
         # freed one is known only at the end of this stage), with its contents. The candidates
@@ -562,18 +569,21 @@ class GlobalFlowTable(wiring.Component):
         ret = [(c.ret_first[n], c.ret_second[n]) for n in range(2)]
 
         d_extra = data.StructLayout({
-            "in2": 1, "in_stash": 1, "way": p.way_bits, "slot": p.slot_bits,
-            "sel": p.entry,         # hit entry; for aging, the entry to free
+            "in2": 1, "in_stash": 1, "way": p.way_bits,
+            # Hit entry's fields (not its key or buckets); for aging, the whole entry to free.
+            "sel": p.entry,
             "old": 1,               # aging: something to free
-            "slot_oh": S,           # `slot` one-hot
             # Stash-return candidates of each sub-table's bucket, one-hot, with contents.
             "ret": data.ArrayLayout(data.StructLayout({
                 "first_entry": p.entry, "second_entry": p.entry, "use_second": 1}), 2),
-            # `plan.free` split by where the freed entry is, and `ret_pick` (the candidate a
-            # free of a way takes, in the sub-table it frees, one-hot), so that the slot the op
-            # takes at D is one LUT level from flip-flops that fan out to nothing else: it is
-            # in front of the candidates of the op two behind, at B.
-            "free_way": 1, "free_slot": 1, "ret_pick": S,
+            # `plan.free` of a way, and `ret_pick` (the candidate a free of a way takes, in the
+            # sub-table it frees, one-hot).
+            "free_way": 1, "ret_pick": S,
+            # The stash slots the op takes (frees, or returns into the freed way) and writes
+            # (those, or the one it updates), one-hot, if it is still valid at D: so the slot
+            # enables, each in front of 437 flip-flops, and `taken`, in front of the
+            # candidates of the op two behind at B, are one LUT from flip-flops.
+            "takes": S, "writes": S,
             "now": p.timestamp_bits,
         })
         plan_layout = data.StructLayout({
@@ -656,14 +666,14 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [
             plan.eq(nxt),
             d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
-            d.way.eq(way_c), d.slot.eq(slot_c),
-            # A hit in the stash is its match bit; an aging step names its slot.
-            d.slot_oh.eq(Mux(s3.scan, Cat(s3.slot == j for j in range(S)), match[2 * W:])),
+            d.way.eq(way_c),
             d.old.eq(nxt.free & s3.scan),
-            d.sel.eq(select(pick, [source.as_value() for source in sources])),
+            *(d.sel[name].eq(select(pick if name in _HIT_FIELDS else scan_pick,
+                                    [source[name] for source in sources]))
+              for name, _ in p.entry),
             d.now.eq(c.now),
         ]
-        m.d.sync += [d.free_way.eq(nxt.free & ~in_stash_c), d.free_slot.eq(nxt.free & in_stash_c)]
+        m.d.sync += d.free_way.eq(nxt.free & ~in_stash_c)
         picks = []
         for n, (first_oh, second_oh) in enumerate(ret):
             use_second = (first_oh & taken).any()
@@ -673,7 +683,16 @@ class GlobalFlowTable(wiring.Component):
                 d.ret[n].second_entry.eq(select(second_oh, slots)),
                 d.ret[n].use_second.eq(use_second),
             ]
-        m.d.sync += d.ret_pick.eq(Mux(in2_c, picks[1], picks[0]))
+        ret_pick_c = Mux(in2_c, picks[1], picks[0])
+        slot_oh_c = Mux(s3.scan, Cat(s3.slot == j for j in range(S)), match[2 * W:])
+        takes_c = Signal(S)
+        m.d.comb += takes_c.eq(Mux(nxt.free & in_stash_c, slot_oh_c, 0) |
+                               Mux(nxt.free & ~in_stash_c, ret_pick_c, 0))
+        m.d.sync += [
+            d.ret_pick.eq(ret_pick_c),
+            d.takes.eq(takes_c),
+            d.writes.eq(takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0)),
+        ]
 
         # --- D: commit -----------------------------------------------------------------------
 
@@ -690,6 +709,8 @@ class GlobalFlowTable(wiring.Component):
         mask = req.mask
         m.d.comb += [
             updated.eq(d.sel),
+            # Not in `sel` for a request: the request's own (a hit's are the same).
+            updated.key.eq(d_key), updated.i1.eq(s4.i1), updated.i2.eq(s4.i2),
             updated.fid.eq(Mux(mask.fid, req.fid, d.sel.fid)),
             updated.state.eq(Mux(mask.state, req.state, d.sel.state)),
             updated.aware.eq(d.sel.aware | Mux(mask.aware, req.aware, 0)),
@@ -730,7 +751,6 @@ class GlobalFlowTable(wiring.Component):
 
         v = d_valid
         free_way = v & d.free_way
-        free_slot = v & d.free_slot
         m.d.comb += [
             push.eq(v & plan.push), status.eq(plan.status),
             found.eq(~Cat(plan.status == code for code in (
@@ -748,9 +768,10 @@ class GlobalFlowTable(wiring.Component):
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
             # The slot a free takes (its own, or the one returned into the freed way), as in
-            # `use_second` at C; an update of a stash entry writes it back in place.
-            taken.eq(Mux(free_slot, d.slot_oh, 0) | Mux(free_way, ret_oh, 0)),
-            s_write.eq(taken | Mux(v & plan.upd & d.in_stash, d.slot_oh, 0)),
+            # `use_second` at C; an update of a stash entry writes it back in place. (While the
+            # Relocator answers, nothing is valid here: its stash insert is OR-ed in.)
+            taken.eq(Mux(v, d.takes, 0)),
+            s_write.eq(Mux(v, d.writes, 0) | Mux(reloc.done, reloc.stash_write.en, 0)),
             s_entry.eq(Mux(plan.upd, updated, 0)),
         ]
         for name, inc in count.items():
@@ -785,9 +806,8 @@ class GlobalFlowTable(wiring.Component):
                 count["insert_failures"].eq(~inserted),
                 occ_up.eq(inserted),
             ]
-            with m.If(reloc.stash_write.en):
-                m.d.comb += [s_write.eq(1 << reloc.stash_write.slot),
-                             s_entry.eq(reloc.stash_write.entry)]
+            with m.If(reloc.stash_write.en.any()):
+                m.d.comb += s_entry.eq(reloc.stash_write.entry)
 
         # RAM writes: one way of one bucket per cycle from D or the Relocator (every way of a
         # bucket while clearing), decided here and registered in `wq`, which drives the write
