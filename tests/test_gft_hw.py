@@ -108,6 +108,21 @@ def test_random_operation_mix_matches_the_model(config):
     assert s["insert_failures"] and s["aged_out"], s
 
 
+@pytest.mark.parametrize("config", [dict(buckets=8, ways=2, stash=2, move_budget=2),
+                                    dict(buckets=2, ways=3, stash=1, key_mode="ipv4")],
+                         ids=["b8w2", "b2w3-ipv4"])
+def test_initialising_empties_every_way_whatever_the_rams_held(config):
+    """Every way of every bucket starts live with a junk key (all ones): after
+    ``initialising`` the table must answer as an empty one, and at the end hold exactly what
+    the requests left (the scoreboard reads the RAMs back)."""
+    rng = seeded_rng("junk_" + "_".join(map(str, config.values())))
+    dut = GlobalFlowTable(**config)
+    pool = [random_flow_key(rng, family=4) for _ in range(dut.params.capacity)]
+    requests = [random_request(rng, rng.choice(pool), tag=n & 0xFF) for n in range(60)]
+    bench, _ = run(dut, requests, rng=rng, junk=True)
+    assert bench.stats["misses"] and bench.stats["inserts"]
+
+
 def test_scoreboard_takes_a_stamp_from_any_cycle_the_request_spent_in_the_table():
     """A request queued behind slow inserts can wait longer than the timestamp range; its
     stamp is then whatever ``now`` was when it was served, even a value below ``now`` at

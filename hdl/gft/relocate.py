@@ -140,6 +140,12 @@ class Relocator(wiring.Component):
         m.d.comb += result.moves.eq(moves)
         m.d.sync += [self.wr.eq(wr), self.set_full.eq(set_full),
                      self.stash_write.eq(stash_write), self.result.eq(result)]
+        # The entries written are not zeroed when nothing is written (the enables say that):
+        # Yosys makes `Mux(state, x, 0)` in front of a flip-flop its synchronous reset, and a
+        # state decode then drove the reset of 437 flip-flops each across the die. The RAM
+        # write is always `moving`, which takes the new entry for the final write.
+        moving = Signal(p.entry)
+        m.d.comb += [wr.entry.eq(moving), stash_write.entry.eq(entry)]
 
         def global_bucket(sub, idx):
             return Cat(idx[:max(0, (p.half - 1).bit_length())], sub)
@@ -159,7 +165,6 @@ class Relocator(wiring.Component):
                 m.d.comb += [
                     stash_write.en.eq(Cat(self.stash_free_slot == j
                                           for j in range(len(stash_write.en)))),
-                    stash_write.entry.eq(entry),
                     result.status.eq(GftStatus.INSERTED),
                     result.loc.stash.eq(1),
                     result.loc.way.eq(self.stash_free_slot),
@@ -202,7 +207,6 @@ class Relocator(wiring.Component):
         dst_way = Signal(p.way_bits)
         first = Signal()
         fills = Signal()
-        moving = Signal(p.entry)
         # The node queue is read at `cur` while expanding and at `src` while moving: a flip-flop
         # says which, so that its read address is one LUT from flip-flops, not a decode of the
         # state register (the node read feeds `rd_addr`, and the RAM's address after it).
@@ -307,7 +311,7 @@ class Relocator(wiring.Component):
 
             with m.State("MOVE_WRITE"):
                 m.d.comb += [wr.en.eq(1), wr.sub.eq(dst_sub), wr.idx.eq(dst_idx),
-                             wr.way.eq(dst_way), wr.entry.eq(moving)]
+                             wr.way.eq(dst_way)]
                 with m.If(first):
                     m.d.comb += [set_full.en.eq(1), set_full.sub.eq(dst_sub),
                                  set_full.idx.eq(dst_idx), set_full.value.eq(fills)]
@@ -316,13 +320,14 @@ class Relocator(wiring.Component):
                              src.eq(node.parent), src_way.eq(node.way)]
                 # Nodes 0 and 1 are the roots: the new entry takes the way just vacated.
                 with m.If(src < 2):
+                    m.d.sync += moving.eq(entry)
                     finish("FINAL")
                 with m.Else():
                     m.next = "MOVE_READ"
 
             with m.State("FINAL"):
                 m.d.comb += [wr.en.eq(1), wr.sub.eq(dst_sub), wr.idx.eq(dst_idx),
-                             wr.way.eq(dst_way), wr.entry.eq(entry),
+                             wr.way.eq(dst_way),
                              result.status.eq(GftStatus.INSERTED),
                              result.loc.bucket.eq(global_bucket(dst_sub, dst_idx)),
                              result.loc.way.eq(dst_way)]

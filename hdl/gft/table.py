@@ -763,8 +763,8 @@ class GlobalFlowTable(wiring.Component):
             count["stash_returns"].eq(free_way & ret_any),
             w_en.eq(free_way | (v & plan.new) | (v & plan.upd & ~d.in_stash)),
             w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
-            w_entry.eq(Mux(plan.new, new_entry, Mux(plan.upd, updated,
-                                                    Mux(ret_any, ret_entry, 0)))),
+            # A free without a stash return writes `ret_entry`, which is then zero (INVALID).
+            w_entry.eq(Mux(plan.new, new_entry, Mux(plan.upd, updated, ret_entry))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
             # The slot a free takes (its own, or the one returned into the freed way), as in
@@ -813,21 +813,23 @@ class GlobalFlowTable(wiring.Component):
         # bucket while clearing), decided here and registered in `wq`, which drives the write
         # ports directly: the RAMs spread across the die, and their data inputs must not sit
         # behind the commit logic (forwarding at B keeps the extra cycle invisible).
+        # Only an entry's state says whether it is live, so a clear writes INVALID there and
+        # leaves the rest as it comes: zeroing all 437 bits made `clearing` (and the choice of
+        # source) a synchronous reset of every `wq` flip-flop (see the Relocator's outputs).
         wq_next = Signal.like(wq)
+        m.d.comb += wq_next.entry.eq(Mux(reloc.wr.en, reloc.wr.entry, w_entry))
         with m.If(clearing):
-            # An all-zero entry is INVALID.
             m.d.comb += [wq_next.addr[s].eq(clear_idx) for s in range(2)]
             m.d.comb += [wq_next.en[s].eq(2 ** W - 1) for s in range(2)]
+            m.d.comb += wq_next.entry.state.eq(EntryState.INVALID)
         with m.Elif(reloc.wr.en):
             m.d.comb += [wq_next.addr[s].eq(reloc.wr.idx) for s in range(2)]
             m.d.comb += [wq_next.en[s].eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))
                          for s in range(2)]
-            m.d.comb += wq_next.entry.eq(reloc.wr.entry)
         with m.Else():
             m.d.comb += [wq_next.addr[s].eq(Mux(w_sub, s4.i2, s4.i1)) for s in range(2)]
             m.d.comb += [wq_next.en[s].eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))
                          for s in range(2)]
-            m.d.comb += wq_next.entry.eq(w_entry)
         m.d.sync += wq.eq(wq_next)
         for s in range(2):
             for w in range(W):

@@ -41,6 +41,9 @@ class GftBench:
     itself (``initialising``). After the last response the bench idles
     ``drain`` cycles (for aging), then stops aging, takes the frees still in flight, and reads
     the counters and the whole table. A run with no transfer for ``patience`` cycles fails.
+    ``junk`` fills every RAM word with ones before the first clock edge (every way live, with
+    a junk key), as a block RAM may hold anything at power-up and keeps the old table through
+    a reset: the table must clear it.
     """
     dut: GlobalFlowTable
     rng: random.Random
@@ -51,6 +54,7 @@ class GftBench:
     drain: int = 0
     secret: bytes = SECRET
     patience: int = 2000      # cycles without any transfer before the bench gives up
+    junk: bool = False
     sent: list = field(default_factory=list)        # (request, cycle, now)
     responses: list = field(default_factory=list)   # (Response, cycle, now)
     aged: list = field(default_factory=list)        # Aged
@@ -80,6 +84,10 @@ class GftBench:
         async def bench(ctx):
             ctx.set(dut.secret, int.from_bytes(self.secret, "little"))
             ctx.set(dut.timeout, self.timeout)
+            if self.junk:
+                for ram in (ram for ways in dut.storage["rams"] for ram in ways):
+                    for i in range(p.half):
+                        ctx.set(ram.data[i], ram.shape.from_bits((1 << ram.shape.size) - 1))
             await ctx.tick().until(~dut.initialising)    # the table clears itself first
             current, cycle, drained, last_transfer = None, 0, 0, 0
             while True:
