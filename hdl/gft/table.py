@@ -456,9 +456,12 @@ class GlobalFlowTable(wiring.Component):
         # (two levels) at C, in front of the hit decision.
         cmp = m.submodules.compare = KeyCompare(width=p.key.size, count=2 * W + S, chunk=64)
         m.d.comb += cmp.key.eq(b_key)
+        # A key the table cannot store (IPv6 in ipv4 mode) matches nothing: judged here, into
+        # the compare's registered valid bits, not ANDed with `match` at C.
         for n in range(2 * W + S):
             e = words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
-            m.d.comb += [cmp.stored[n].eq(e.key), cmp.valid[n].eq(e.state != EntryState.INVALID)]
+            m.d.comb += [cmp.stored[n].eq(e.key),
+                         cmp.valid[n].eq((e.state != EntryState.INVALID) & b_storable)]
 
         # The stash slot the op at D frees at this edge (see the stash writes at D).
         taken = Signal(S)
@@ -472,7 +475,7 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += [st.probe_i1.eq(s1.i1), st.probe_i2.eq(s1.i2)]
         m.d.sync += [probe[0].eq(st.probe1 & ~taken), probe[1].eq(st.probe2 & ~taken)]
         c_extra = data.StructLayout({
-            "storable": 1, "old": W, "stash_old": S, "now": p.timestamp_bits,
+            "old": W, "stash_old": S, "now": p.timestamp_bits,
             # Judged here from registers, so that C only combines them with the hit: where a
             # new entry would go, and whether the request is refused whatever the lookup finds.
             "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
@@ -503,7 +506,6 @@ class GlobalFlowTable(wiring.Component):
                             ~b_storable | (req_b.state == EntryState.INVALID),
                             (req_b.op == GftOp.UPDATE) & req_b.mask.state &
                             (req_b.state == EntryState.INVALID))),
-            c.storable.eq(b_storable),
             # Each sub-table's ways are judged, and the one the step examines selected after:
             # a select of whole entries in front of the age compares was too deep. (The last
             # way is always at or after the scan's first way: no compare, which Verilator
@@ -532,7 +534,7 @@ class GlobalFlowTable(wiring.Component):
         # can still change under the op at C is the stash-return candidates (it may take one),
         # which C settles into a registered flag.
 
-        match = cmp.match & Mux(c.storable, 2 ** (2 * W + S) - 1, 0)
+        match = cmp.match
         h1_any, h1_way = lowest(m, match[:W], name="hit1")
         h2_any, h2_way = lowest(m, match[W:2 * W], name="hit2")
         hs_any, hs_slot = lowest(m, match[2 * W:], name="hits")
@@ -854,11 +856,17 @@ class GlobalFlowTable(wiring.Component):
         # A RESERVE may need the slow path when the bitmap says both its buckets are full. It
         # issues at the edge the op at D commits (that op no longer holds it up, see A), so a
         # bucket that commit fills counts as full too: the flag must never miss a slow op.
-        fills_now = [d_valid & plan.new & plan.fills & (plan.w_sub == s) &
-                     (Mux(s, s4.i2, s4.i1) == (h_i1, h_i2)[s]) for s in range(2)]
-        m.d.sync += s0.maybe_slow.eq(head_valid & (head.req.op == GftOp.RESERVE) &
-                                     (full[0].bit_select(h_i1, 1) | fills_now[0]) &
-                                     (full[1].bit_select(h_i2, 1) | fills_now[1]))
+        # Worked out for both skid registers, and the head's chosen after (`rd`), so that the
+        # bitmap's bit selects start at flip-flops.
+        def maybe_slow(k):
+            i = candidates(ring[k].hash)
+            fills_now = [d_valid & plan.new & plan.fills & (plan.w_sub == s) &
+                         (Mux(s, s4.i2, s4.i1) == i[s]) for s in range(2)]
+            return ((ring[k].req.op == GftOp.RESERVE) &
+                    (full[0].bit_select(i[0], 1) | fills_now[0]) &
+                    (full[1].bit_select(i[1], 1) | fills_now[1]))
+
+        m.d.sync += s0.maybe_slow.eq(head_valid & Mux(skid.rd, maybe_slow(1), maybe_slow(0)))
 
         # Stash writes.
         m.d.comb += [st.write.en.eq(s_write), st.write.entry.eq(s_entry)]
