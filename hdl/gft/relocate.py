@@ -143,8 +143,12 @@ class Relocator(wiring.Component):
         # The entries written are not zeroed when nothing is written (the enables say that):
         # Yosys makes `Mux(state, x, 0)` in front of a flip-flop its synchronous reset, and a
         # state decode then drove the reset of 437 flip-flops each across the die. The RAM
-        # write is always `moving`, which takes the new entry for the final write.
+        # write is always `moving`. It loads in every cycle, with no enable (a state decode
+        # in front of 437 enables was the next slow path): the entry read while a move is
+        # latched, the new entry while one is written, for the final write that may follow;
+        # `writing`, a flip-flop, says which.
         moving = Signal(p.entry)
+        writing = Signal()
         m.d.comb += [wr.entry.eq(moving), stash_write.entry.eq(entry)]
 
         def global_bucket(sub, idx):
@@ -301,7 +305,7 @@ class Relocator(wiring.Component):
             wait("MOVE")
 
             with m.State("MOVE_LATCH"):
-                m.d.sync += moving.eq(self.rd_data[src_sub][src_way])
+                m.d.sync += writing.eq(1)
                 with m.If(first):
                     free = Cat(self.rd_data[dst_sub][w].state == EntryState.INVALID
                                for w in range(W))
@@ -319,8 +323,8 @@ class Relocator(wiring.Component):
                              dst_idx.eq(src_idx), dst_way.eq(src_way),
                              src.eq(node.parent), src_way.eq(node.way)]
                 # Nodes 0 and 1 are the roots: the new entry takes the way just vacated.
+                m.d.sync += writing.eq(0)
                 with m.If(src < 2):
-                    m.d.sync += moving.eq(entry)
                     finish("FINAL")
                 with m.Else():
                     m.next = "MOVE_READ"
@@ -337,6 +341,7 @@ class Relocator(wiring.Component):
                 finish_in_stash()
                 m.next = "IDLE"
 
+        m.d.sync += moving.eq(Mux(writing, entry, self.rd_data[src_sub][src_way]))
         self._busy(m, fsm)
         return m
 
