@@ -642,8 +642,9 @@ def test_decoder_survives_random_and_mutated_payloads_without_internal_errors(cl
                 for _ in range(rng.randint(1, 8)):
                     payload[rng.randrange(len(payload))] = rng.randrange(256)
             elif choice < 0.7:
-                payload = b"".join(rng.choice(tokens) + bytes([rng.randrange(48, 58)]) * rng.randint(0, 3)
-                                   for _ in range(rng.randint(1, 20)))
+                payload = b"".join(
+                    rng.choice(tokens) + bytes([rng.randrange(48, 58)]) * rng.randint(0, 3)
+                    for _ in range(rng.randint(1, 20)))
             else:
                 payload = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
             if rng.random() < 0.5:

@@ -686,7 +686,7 @@ class GlobalFlowTable(wiring.Component):
                 d.ret[n].use_second.eq(use_second),
             ]
         ret_pick_c = Mux(in2_c, picks[1], picks[0])
-        slot_oh_c = Mux(s3.scan, Cat(s3.slot == j for j in range(S)), match[2 * W:])
+        slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
         m.d.comb += takes_c.eq(Mux(nxt.free & in_stash_c, slot_oh_c, 0) |
                                Mux(nxt.free & ~in_stash_c, ret_pick_c, 0))
