@@ -3,8 +3,8 @@ nextpnr log and report parsers read real output, and bad arguments are clear err
 
 Yosys and nextpnr never run on a top here (minutes per top): ``make synth`` runs them. Only a
 tiny design goes through Yosys, when the FPGA tools are installed, to show that register copies
-made on purpose survive. The recorded
-output below is a trimmed real run of ``make synth TOP=flowhash`` (nextpnr 0.11.1).
+made on purpose survive. The recorded output below is a trimmed real run of
+``make synth TOP=flowhash`` (nextpnr 0.11.1).
 """
 
 import json
