@@ -171,7 +171,8 @@ class GlobalFlowTable(wiring.Component):
 
     RESPONSE_DEPTH = 8
     """Responses the output queue holds; a request is issued only with a free place reserved
-    for its response, and 8 covers the 6-cycle round trip of a place at full rate."""
+    for its response, and 8 covers the 7-cycle round trip of a place at full rate (issue,
+    A to D, the read-out, the credit's flip-flop)."""
 
     def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, key_mode="dual",
                  timestamp_bits=16, tag_width=8):
