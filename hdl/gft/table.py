@@ -65,15 +65,18 @@ class GlobalFlowTable(wiring.Component):
         Output registered, with the way that the write in W (below) lands in the same cycle
         forwarded into it; first half of the full-key compare over ``2 * ways`` ways and the
         stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways
-        and every stash slot's age is judged (a vector, selected at C); of the slots the
-        probe found, the lowest two per bucket, minus the slot the op then at D takes, become
-        one-hot stash-return candidates.
+        and every stash slot's age is judged (a vector, selected at M); placement of a new
+        entry (:class:`~hdl.gft.bucket.Placement`) and refusal are judged.
+    M (match)
+        Second half of the compare; the hit's location and one-hot pick (a key is stored at
+        most once), or the aging step's, registered; of the slots the probe found, the
+        lowest two per bucket, minus those the ops then at D take, become one-hot
+        stash-return candidates. So C starts from flip-flops.
     C
-        Second half of the compare; hit location and entry selected (one-hot AND-OR: a key
-        is stored at most once); placement of a new entry
-        (:class:`~hdl.gft.bucket.Placement`); the stash-return candidate (the second one when
-        the op one ahead takes the first at its commit: a registered flag says so); and the
-        whole decision (status, which write, where, which counters), registered as a *plan*.
+        The hit's fields selected (one-hot AND-OR); the stash-return candidate (the second
+        one when the op one ahead takes the first at its commit: a registered flag says so);
+        and the whole decision (status, which write, where, which counters), registered as a
+        *plan*.
     D (commit)
         Every state change of the op at one clock edge, steered by the registered plan:
         stash write (one-hot slot enables), *full* bit, counters, the response into an 8-deep
@@ -86,16 +89,16 @@ class GlobalFlowTable(wiring.Component):
         extra cycle is invisible to the hazard rules and to the latency.
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
-    *t + 40* (the hash's 33, then 7) when nothing waits, for every op and outcome except a
+    *t + 41* (the hash's 33, then 8) when nothing waits, for every op and outcome except a
     RESERVE that needs the slow path (below). Throughput: one request per clock.
 
     Hazards (stall, not bypass)
     ---------------------------
-    An op reads its two buckets at the end of A and writes at D, four cycles later. A request
+    An op reads its two buckets at the end of A and writes at D, five cycles later. A request
     is held at I while an older RESERVE, UPDATE or DELETE that shares one of its buckets is
     between A and C (same key implies same buckets), so it reads only after that write (the
     one committing as it issues reaches it by forwarding at B): back-to-back ops on one
-    bucket cost up to 4 stall cycles, and a second RESERVE of a key, even on the next clock,
+    bucket cost up to 5 stall cycles, and a second RESERVE of a key, even on the next clock,
     HITs the first one's entry. LOOKUPs never write, so they never hold anything up.
     The stash needs no extra rule: an op only ever touches the stash entries of its own key
     (compare, update, delete) or of keys whose candidates include the bucket it frees (stash
@@ -109,7 +112,7 @@ class GlobalFlowTable(wiring.Component):
     :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
     the RAM ports while the pipeline stays empty, then the response goes out and issue
     resumes: (2 + (6 + ways) * expansions + 6 * moves + 2) extra cycles, 442 worst case with
-    the defaults. Such a RESERVE that hits (common at high load) only costs 5 idle issue
+    the defaults. Such a RESERVE that hits (common at high load) only costs 6 idle issue
     slots.
 
     Aging
@@ -171,8 +174,9 @@ class GlobalFlowTable(wiring.Component):
 
     RESPONSE_DEPTH = 8
     """Responses the output queue holds; a request is issued only with a free place reserved
-    for its response, and 8 covers the 7-cycle round trip of a place at full rate (issue,
-    A to D, the read-out, the credit's flip-flop)."""
+    for its response, and 8 covers the 8-cycle round trip of a place at full rate (issue,
+    A to D, the read-out, the credit's flip-flop): with 7 a lookup a clock no longer
+    holds."""
 
     def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, key_mode="dual",
                  timestamp_bits=16, tag_width=8):
@@ -292,8 +296,8 @@ class GlobalFlowTable(wiring.Component):
             "way": p.way_bits,  # aging: first way to examine
             "req": p.request,
         })
-        s0, s1, s2, s3, s4 = (Signal(op_layout, name=f"s{k}") for k in range(5))
-        stages = (s0, s1, s2, s3, s4)       # A, R, B, C, D
+        s0, s1, s2, s3, s4, s5 = (Signal(op_layout, name=f"s{k}") for k in range(6))
+        stages = (s0, s1, s2, s3, s4, s5)       # A, R, B, M, C, D
 
         def touches(s, t1, t2, i1, i2):
             return s.valid & ((s.t1 & t1 & (s.i1 == i1)) | (s.t2 & t2 & (s.i2 == i2)))
@@ -325,8 +329,8 @@ class GlobalFlowTable(wiring.Component):
 
         # The bucket hazard of the request at the head is worked out a cycle ahead, into
         # flip-flops, for each request that can be at the head then (the same one, the next one
-        # in the skid buffer, or the one arriving from the hash), behind what A, R, B and C will
-        # hold then: this cycle's issue and A, R, B. So the issue decision, which loads A and
+        # in the skid buffer, or the one arriving from the hash), behind what A to C will hold
+        # then: this cycle's issue and A, R, B, M. So the issue decision, which loads A and
         # pops the skid buffer, is a few LUT levels from flip-flops.
         # Each case is worked out for either skid register at the head, and `skid.rd` (which
         # also steers the whole request into R) picks one after the flip-flops.
@@ -334,10 +338,10 @@ class GlobalFlowTable(wiring.Component):
         head_writer = head_valid & (head.req.op != GftOp.LOOKUP)
 
         def waits_next(hash_value, issued=None):
-            """Whether a request hashed to ``hash_value`` waits behind A, R, B and, when
+            """Whether a request hashed to ``hash_value`` waits behind A, R, B, M and, when
             ``issued`` (a skid register) issues this cycle, behind it at A."""
             i1, i2 = candidates(hash_value)
-            ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:3]]
+            ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:4]]
             if issued is not None:
                 o1, o2 = candidates(issued.hash)
                 ahead.append((issued.req.op != GftOp.LOOKUP) & ((o1 == i1) | (o2 == i2)))
@@ -384,7 +388,7 @@ class GlobalFlowTable(wiring.Component):
         scan_i1 = Mux(target.stash, scan_slot.i1, target.idx)
         scan_i2 = Mux(target.stash, scan_slot.i2, target.idx)
         scan_waits = Cat(touches(s, scan_t1, scan_t2, scan_i1, scan_i2) & s.writer
-                         for s in stages[:4]).any()
+                         for s in stages[:5]).any()
         issue_scan = Signal()
         m.d.comb += issue_scan.eq(~head_valid & ~blocked & ~scan_inflight & aged_q.i.ready &
                                   ~scan_waits & (scan_slot_ok | ~target.stash))
@@ -419,22 +423,22 @@ class GlobalFlowTable(wiring.Component):
         # An aging step in flight must never commit after a request that read its bucket
         # before the commit. A request reads at the end of A, a cycle after it issues, so it
         # sees every commit up to the one at its issue edge (by forwarding at B): one issued
-        # while the step is at A, R, B or C cancels it as it moves on, and a step at D is no
+        # while the step is anywhere from A to C cancels it as it moves on, and a step at D is no
         # hazard. Both compares work on the skid's registers as they are (`ring`), with the
         # one at the head selected after (`rd`), not on the head's hash behind that select.
         def touches_ring(s, k):
             return touches(s, 1, 1, *candidates(ring[k].hash))
 
         cancel = [issue_req & s.scan & Mux(skid.rd, touches_ring(s, 1), touches_ring(s, 0))
-                  for s in stages[:4]]
+                  for s in stages[:5]]
 
-        # A -> R -> B -> C -> D: ops advance every cycle; a cancelled aging step becomes a
+        # A -> R -> B -> M -> C -> D: ops advance every cycle; a cancelled aging step becomes a
         # bubble.
         for k, (here, there) in enumerate(zip(stages, stages[1:])):
             m.d.sync += there.eq(here)
             with m.If(cancel[k]):
                 m.d.sync += there.valid.eq(0)
-        d_valid = s4.valid
+        d_valid = s5.valid
 
         # --- B: registered buckets, first half of the compare, aging's expired ways ---------
 
@@ -454,11 +458,11 @@ class GlobalFlowTable(wiring.Component):
 
         b_storable, b_key = self._stored_key(s2.req.key)
         # 64-bit slices: four LUT levels here at B, where there is room, and a six-input AND
-        # (two levels) at C, in front of the hit decision.
+        # (two levels) at M.
         cmp = m.submodules.compare = KeyCompare(width=p.key.size, count=2 * W + S, chunk=64)
         m.d.comb += cmp.key.eq(b_key)
         # A key the table cannot store (IPv6 in ipv4 mode) matches nothing: judged here, into
-        # the compare's registered valid bits, not ANDed with `match` at C.
+        # the compare's registered valid bits, not ANDed with `match` at M.
         for n in range(2 * W + S):
             e = words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
             m.d.comb += [cmp.stored[n].eq(e.key),
@@ -468,25 +472,24 @@ class GlobalFlowTable(wiring.Component):
         taken = Signal(S)
         # The stash is probed for slots that name the op's buckets a stage early, at R, so the
         # bucket-index compares sit behind flip-flops of their own and not in front of the
-        # candidates at B. The stash can change at the edge that registers the probe only by
-        # the slot the op then at D takes (an update in place keeps a slot's key, so its
-        # buckets, and its state live; the Relocator inserts only with the pipeline empty),
-        # so that slot is removed as the probe is registered.
+        # candidates (found at M). The stash can change at each edge the probe is registered
+        # at only by the slot the op then at D takes (an update in place keeps a slot's key, so
+        # its buckets, and its state live; the Relocator inserts only with the pipeline
+        # empty), so that slot is removed at each (R -> B, B -> M, M -> C, and at C).
         probe = Signal(data.ArrayLayout(S, 2))
         m.d.comb += [st.probe_i1.eq(s1.i1), st.probe_i2.eq(s1.i2)]
         m.d.sync += [probe[0].eq(st.probe1 & ~taken), probe[1].eq(st.probe2 & ~taken)]
-        c_extra = data.StructLayout({
+        m_extra = data.StructLayout({
             "old": W, "stash_old": S, "now": p.timestamp_bits,
             # Judged here from registers, so that C only combines them with the hit: where a
             # new entry would go, and whether the request is refused whatever the lookup finds.
             "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
             "refuse": 1,
             "words": data.ArrayLayout(p.bucket, 2),
-            # Stash-return candidates of each candidate bucket: the lowest two live slots that
-            # name it, once the op now at D has taken its slot (one-hot).
-            "ret_first": data.ArrayLayout(S, 2), "ret_second": data.ArrayLayout(S, 2),
+            # The probe once the op now at D has taken its slot.
+            "probe": data.ArrayLayout(S, 2),
         })
-        c = Signal(c_extra, name="c_extra")
+        mx = Signal(m_extra, name="m_extra")
         place = m.submodules.placement = Placement(ways=W)
         m.d.comb += [
             place.free1.eq(Cat(words[0][w].state == EntryState.INVALID for w in range(W))),
@@ -500,32 +503,98 @@ class GlobalFlowTable(wiring.Component):
         now_b = Signal(p.timestamp_bits)
         m.d.sync += [window.eq(window_next), now_b.eq(self.now)]
         m.d.sync += [
-            c.place.any.eq(place.any), c.place.second.eq(place.second),
-            c.place.way.eq(place.way), c.place.fills.eq(place.fills),
+            mx.place.any.eq(place.any), mx.place.second.eq(place.second),
+            mx.place.way.eq(place.way), mx.place.fills.eq(place.fills),
             # RESERVE of an unstorable key or of an INVALID entry; UPDATE that writes INVALID.
-            c.refuse.eq(Mux(req_b.op == GftOp.RESERVE,
-                            ~b_storable | (req_b.state == EntryState.INVALID),
-                            (req_b.op == GftOp.UPDATE) & req_b.mask.state &
-                            (req_b.state == EntryState.INVALID))),
+            mx.refuse.eq(Mux(req_b.op == GftOp.RESERVE,
+                             ~b_storable | (req_b.state == EntryState.INVALID),
+                             (req_b.op == GftOp.UPDATE) & req_b.mask.state &
+                             (req_b.state == EntryState.INVALID))),
             # Each sub-table's ways are judged, and the one the step examines selected after:
             # a select of whole entries in front of the age compares was too deep. (The last
             # way is always at or after the scan's first way: no compare, which Verilator
             # would flag as constant.)
-            c.old.eq(Mux(s2.t1, *(Cat(
+            mx.old.eq(Mux(s2.t1, *(Cat(
                 expired(word[w].state, word[w].timestamp, window) &
                 ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
                 for w in range(W)) for word in words))),
             # A stash slot's age is judged here too, with the same `now` (an aging step's slot
             # cannot change under it: see the hazard notes).
-            c.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, window)
-                               for j in range(S))),
-            c.now.eq(now_b),
-            c.words[0].eq(words[0]), c.words[1].eq(words[1]),
-            *(c.ret_first[n].eq(first_one(probe[n] & ~taken)) for n in range(2)),
-            *(c.ret_second[n].eq(second_one(probe[n] & ~taken)) for n in range(2)),
+            mx.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, window)
+                                for j in range(S))),
+            mx.now.eq(now_b),
+            mx.words[0].eq(words[0]), mx.words[1].eq(words[1]),
+            mx.probe[0].eq(probe[0] & ~taken), mx.probe[1].eq(probe[1] & ~taken),
         ]
 
-        # --- C: hits, selection, placement, stash-return candidates, and the plan for D -----
+        # --- M: end of the compare; hits, picks and locations registered -----------------------
+        #
+        # The compare's last AND, the priority encoders behind it and the one-hot picks take
+        # this stage of their own, so that C starts from flip-flops: the decision there was
+        # eight LUT levels behind the compare, and the select of a hit's fields was behind
+        # `match` across the die (12 to 19 ns of wire at full size).
+
+        match = cmp.match
+        h1_any, h1_way = lowest(m, match[:W], name="hit1")
+        h2_any, h2_way = lowest(m, match[W:2 * W], name="hit2")
+        hs_any, hs_slot = lowest(m, match[2 * W:], name="hits")
+        old_any, old_way = lowest(m, mx.old, name="old")
+
+        def global_bucket(second, idx):
+            return Cat(idx[:max(0, (p.half - 1).bit_length())], second)
+
+        # The entry the op works on is picked one-hot, for an AND-OR select at C rather than
+        # a mux tree behind a priority encoder: a key is stored at most once, so `match` has
+        # at most one bit set; an aging step picks its first expired way, or its stash slot.
+        # Only the fields a response or an update needs follow the match: a hit's key and
+        # buckets are the request's, so the key (three quarters of an entry) and the buckets
+        # are selected for an aging report only, by `scan_pick`.
+        old_oh = first_one(mx.old)
+        scan_pick = Signal(2 * W + S)
+        with m.If(s3.scan_stash):
+            m.d.comb += scan_pick[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
+        with m.Else():
+            m.d.comb += scan_pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
+
+        # Where the op's entry is (a hit, or the step's entry), and where a new one would go.
+        in2_m = Mux(s3.scan, s3.t2, h2_any)
+        in_stash_m = Mux(s3.scan, s3.scan_stash, hs_any)
+        way_m = Mux(s3.scan, old_way, Mux(h1_any, h1_way, h2_way))
+        slot_m = Mux(s3.scan, s3.slot, hs_slot)
+        place_m = mx.place
+
+        c_extra = data.StructLayout({
+            "old": 1,       # aging: something to free
+            "hit": 1, "in2": 1, "in_stash": 1, "way": p.way_bits,
+            "loc": p.location, "place_loc": p.location,
+            "pick": 2 * W + S, "scan_pick": 2 * W + S,
+            "now": p.timestamp_bits,
+            "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
+            "refuse": 1,
+            "words": data.ArrayLayout(p.bucket, 2),
+            # Stash-return candidates of each candidate bucket: the lowest two live slots that
+            # name it, once the op now at D has taken its slot (one-hot).
+            "ret_first": data.ArrayLayout(S, 2), "ret_second": data.ArrayLayout(S, 2),
+        })
+        c = Signal(c_extra, name="c_extra")
+        m.d.sync += [
+            c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
+            c.hit.eq(h1_any | h2_any | hs_any),
+            c.in2.eq(in2_m), c.in_stash.eq(in_stash_m), c.way.eq(way_m),
+            c.loc.stash.eq(in_stash_m),
+            c.loc.way.eq(Mux(in_stash_m, slot_m, way_m)),
+            c.loc.bucket.eq(Mux(in_stash_m, 0, global_bucket(in2_m, Mux(in2_m, s3.i2, s3.i1)))),
+            c.place_loc.stash.eq(0), c.place_loc.way.eq(place_m.way),
+            c.place_loc.bucket.eq(global_bucket(place_m.second,
+                                                Mux(place_m.second, s3.i2, s3.i1))),
+            c.pick.eq(Mux(s3.scan, scan_pick, match)), c.scan_pick.eq(scan_pick),
+            c.now.eq(mx.now), c.place.eq(mx.place), c.refuse.eq(mx.refuse),
+            c.words.eq(mx.words),
+            *(c.ret_first[n].eq(first_one(mx.probe[n] & ~taken)) for n in range(2)),
+            *(c.ret_second[n].eq(second_one(mx.probe[n] & ~taken)) for n in range(2)),
+        ]
+
+        # --- C: selection, stash-return candidates, and the plan for D -----------------------
         #
         # Everything the commit at D does is decided here and registered (`plan`), so that at
         # D only registered selects steer registered data into the RAM write ports and the
@@ -535,36 +604,15 @@ class GlobalFlowTable(wiring.Component):
         # can still change under the op at C is the stash-return candidates (it may take one),
         # which C settles into a registered flag.
 
-        match = cmp.match
-        h1_any, h1_way = lowest(m, match[:W], name="hit1")
-        h2_any, h2_way = lowest(m, match[W:2 * W], name="hit2")
-        hs_any, hs_slot = lowest(m, match[2 * W:], name="hits")
-        old_any, old_way = lowest(m, c.old, name="old")
-        hit = h1_any | h2_any | hs_any
-
+        hit = c.hit
         place = c.place
-
-        # The entry the op works on, as an AND-OR of one-hot picks rather than a mux tree
-        # behind a priority encoder: a key is stored at most once, so `match` has at most one
-        # bit set; an aging step picks its first expired way, or its stash slot, from
-        # registers alone (`scan_pick`). Only the fields a response or an update needs follow
-        # the match: a hit's key and buckets are the request's, so the key (three quarters of
-        # an entry) and the buckets are selected for an aging report only, by `scan_pick`,
-        # and the compare is in front of a quarter of the select.
         sources = [c.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]
                    for n in range(2 * W + S)]
-        old_oh = first_one(c.old)
-        scan_pick = Signal(2 * W + S)
-        with m.If(s3.scan_stash):
-            m.d.comb += scan_pick[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
-        with m.Else():
-            m.d.comb += scan_pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
-        pick = Signal(2 * W + S)
-        m.d.comb += pick.eq(Mux(s3.scan, scan_pick, match))
+        pick = c.pick
 
         # Stash return: the lowest live slot naming the freed bucket, for either sub-table (the
         # freed one is known only at the end of this stage), with its contents. The candidates
-        # were found at B, minus the slot the op then at D took; the op at D now may take the
+        # were found at M, minus the slots the ops then at D took; the op at D now may take the
         # first at this edge (it frees at most one slot), so the second goes on too, and
         # `use_second` says whether the first was taken. No slot becomes live meanwhile: only
         # the Relocator inserts, with the pipeline empty.
@@ -585,7 +633,7 @@ class GlobalFlowTable(wiring.Component):
             # The stash slots the op takes (frees, or returns into the freed way) and writes
             # (those, or the one it updates), one-hot, if it is still valid at D: so the slot
             # enables, each in front of 437 flip-flops, and `taken`, in front of the
-            # candidates of the op two behind at B, are one LUT from flip-flops.
+            # candidates of the op two behind at M, are one LUT from flip-flops.
             "takes": S, "writes": S,
             "now": p.timestamp_bits,
         })
@@ -608,23 +656,13 @@ class GlobalFlowTable(wiring.Component):
         plan = Signal(plan_layout, name="plan")
         nxt = Signal(plan_layout, name="plan_next")
 
-        def global_bucket(second, idx):
-            return Cat(idx[:max(0, (p.half - 1).bit_length())], second)
-
-        in2_c = Mux(s3.scan, s3.t2, h2_any)
-        in_stash_c = Mux(s3.scan, s3.scan_stash, hs_any)
-        way_c = Mux(s3.scan, old_way, Mux(h1_any, h1_way, h2_way))
-        slot_c = Mux(s3.scan, s3.slot, hs_slot)
-        m.d.comb += [
-            nxt.w_sub.eq(in2_c), nxt.w_way.eq(way_c),
-            nxt.loc.stash.eq(in_stash_c),
-            nxt.loc.way.eq(Mux(in_stash_c, slot_c, way_c)),
-            nxt.loc.bucket.eq(Mux(in_stash_c, 0, global_bucket(in2_c, Mux(in2_c, s3.i2, s3.i1)))),
-        ]
-        req_c = s3.req
-        with m.If(s3.scan):
+        in2_c = c.in2
+        in_stash_c = c.in_stash
+        m.d.comb += [nxt.w_sub.eq(in2_c), nxt.w_way.eq(c.way), nxt.loc.eq(c.loc)]
+        req_c = s4.req
+        with m.If(s4.scan):
             m.d.comb += nxt.step.eq(1)
-            with m.If(Mux(s3.scan_stash, c.stash_old.bit_select(s3.slot, 1), old_any)):
+            with m.If(c.old):
                 m.d.comb += [nxt.free.eq(1), nxt.aged.eq(1), nxt.count.aged_out.eq(1)]
         with m.Else():
             m.d.comb += nxt.push.eq(1)
@@ -645,9 +683,7 @@ class GlobalFlowTable(wiring.Component):
                             nxt.status.eq(GftStatus.INSERTED), nxt.count.inserts.eq(1),
                             nxt.new.eq(1), nxt.out_new.eq(1), nxt.fills.eq(place.fills),
                             nxt.w_sub.eq(place.second), nxt.w_way.eq(place.way),
-                            nxt.loc.stash.eq(0), nxt.loc.way.eq(place.way),
-                            nxt.loc.bucket.eq(global_bucket(
-                                place.second, Mux(place.second, s3.i2, s3.i1))),
+                            nxt.loc.eq(c.place_loc),
                         ]
                     with m.Else():
                         m.d.comb += [nxt.push.eq(0), nxt.slow.eq(1)]
@@ -669,9 +705,9 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [
             plan.eq(nxt),
             d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
-            d.way.eq(way_c),
-            d.old.eq(nxt.free & s3.scan),
-            *(d.sel[name].eq(select(pick if name in _HIT_FIELDS else scan_pick,
+            d.way.eq(c.way),
+            d.old.eq(nxt.free & s4.scan),
+            *(d.sel[name].eq(select(pick if name in _HIT_FIELDS else c.scan_pick,
                                     [source[name] for source in sources]))
               for name, _ in p.entry),
             d.now.eq(c.now),
@@ -699,21 +735,21 @@ class GlobalFlowTable(wiring.Component):
 
         # --- D: commit -----------------------------------------------------------------------
 
-        req = s4.req
+        req = s5.req
         _, d_key = self._stored_key(req.key)
         new_entry = Signal(p.entry)
         m.d.comb += [
             new_entry.state.eq(req.state), new_entry.key.eq(d_key), new_entry.fid.eq(req.fid),
             new_entry.timestamp.eq(self.now), new_entry.aware.eq(req.aware),
             new_entry.counter.eq(req.counter), new_entry.predict.eq(req.predict),
-            new_entry.i1.eq(s4.i1), new_entry.i2.eq(s4.i2),
+            new_entry.i1.eq(s5.i1), new_entry.i2.eq(s5.i2),
         ]
         updated = Signal(p.entry)
         mask = req.mask
         m.d.comb += [
             updated.eq(d.sel),
             # Not in `sel` for a request: the request's own (a hit's are the same).
-            updated.key.eq(d_key), updated.i1.eq(s4.i1), updated.i2.eq(s4.i2),
+            updated.key.eq(d_key), updated.i1.eq(s5.i1), updated.i2.eq(s5.i2),
             updated.fid.eq(Mux(mask.fid, req.fid, d.sel.fid)),
             updated.state.eq(Mux(mask.state, req.state, d.sel.state)),
             updated.aware.eq(d.sel.aware | Mux(mask.aware, req.aware, 0)),
@@ -789,7 +825,7 @@ class GlobalFlowTable(wiring.Component):
             m.d.sync += [slow_req.eq(req), slow_entry.eq(new_entry)]
         m.d.comb += [
             reloc.start.eq(start_slow),
-            reloc.root_i1.eq(s4.i1), reloc.root_i2.eq(s4.i2), reloc.entry.eq(new_entry),
+            reloc.root_i1.eq(s5.i1), reloc.root_i2.eq(s5.i2), reloc.entry.eq(new_entry),
             reloc.rd_data[0].eq(words[0]), reloc.rd_data[1].eq(words[1]),
             reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
         ]
@@ -830,7 +866,7 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += [wq_next.en[s].eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))
                          for s in range(2)]
         with m.Else():
-            m.d.comb += [wq_next.addr[s].eq(Mux(w_sub, s4.i2, s4.i1)) for s in range(2)]
+            m.d.comb += [wq_next.addr[s].eq(Mux(w_sub, s5.i2, s5.i1)) for s in range(2)]
             m.d.comb += [wq_next.en[s].eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))
                          for s in range(2)]
         m.d.sync += wq.eq(wq_next)
@@ -849,7 +885,7 @@ class GlobalFlowTable(wiring.Component):
 
         for s in range(2):
             after_pipeline = write_bit(full[s], set_full & (w_sub == s),
-                                       Mux(w_sub, s4.i2, s4.i1), full_value)
+                                       Mux(w_sub, s5.i2, s5.i1), full_value)
             m.d.sync += full[s].eq(write_bit(after_pipeline,
                                              reloc.set_full.en & (reloc.set_full.sub == s),
                                              reloc.set_full.idx, reloc.set_full.value))
@@ -862,7 +898,7 @@ class GlobalFlowTable(wiring.Component):
         def maybe_slow(k):
             i = candidates(ring[k].hash)
             fills_now = [d_valid & plan.new & plan.fills & (plan.w_sub == s) &
-                         (Mux(s, s4.i2, s4.i1) == i[s]) for s in range(2)]
+                         (Mux(s, s5.i2, s5.i1) == i[s]) for s in range(2)]
             return ((ring[k].req.op == GftOp.RESERVE) &
                     (full[0].bit_select(i[0], 1) | fills_now[0]) &
                     (full[1].bit_select(i[1], 1) | fills_now[1]))
@@ -904,11 +940,11 @@ class GlobalFlowTable(wiring.Component):
                                     ~reloc.busy)
         with m.If(issue_scan):
             m.d.sync += scan_inflight.eq(1)
-        with m.If((d_valid & s4.scan) | Cat(cancel).any()):
+        with m.If((d_valid & s5.scan) | Cat(cancel).any()):
             m.d.sync += scan_inflight.eq(0)
         m.d.comb += [
             aging.step.en.eq(aging_step),
-            aging.step.freed.eq(d.old & ~s4.scan_stash),
+            aging.step.freed.eq(d.old & ~s5.scan_stash),
             aging.step.way.eq(d.way),
         ]
         aged = aged_q.i.payload
