@@ -811,7 +811,10 @@ class GlobalFlowTable(wiring.Component):
             # Relocator answers, nothing is valid here: its stash insert is OR-ed in.)
             taken.eq(Mux(v, d.takes, 0)),
             s_write.eq(Mux(v, d.writes, 0) | Mux(reloc.done, reloc.stash_write.en, 0)),
-            s_entry.eq(Mux(plan.upd, updated, 0)),
+            # A slot taken is freed by its state alone: zeroing the whole entry made the
+            # decision (`plan.upd`) a synchronous reset of every slot's 437 flip-flops.
+            s_entry.eq(updated),
+            s_entry.state.eq(Mux(plan.upd, updated.state, EntryState.INVALID)),
         ]
         for name, inc in count.items():
             if name != "stash_returns":
