@@ -404,6 +404,9 @@ def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config,
             ctx.set(r.start, 1)
             await ctx.tick()
             ctx.set(r.start, 0)
+            # `entry` is sampled at `start` only: what the table drives there afterwards is
+            # whatever its pipeline holds.
+            ctx.set(r.entry, entry_payload(p, Entry(key=key, fid=fid + 1, buckets=(b1, b2))))
             # The documented worst case bounds the wait: a relocator that never finishes
             # fails here instead of hanging the test.
             bound = (2 + (3 + read_latency + p.ways) * p.search_nodes

@@ -52,7 +52,7 @@ class Relocator(wiring.Component):
     Members
     -------
     start : ``In(1)``
-        Begin with ``root_i1``, ``root_i2`` and ``entry`` (sampled now). Only while idle.
+        Begin with ``root_i1``, ``root_i2`` and ``entry`` (sampled now). Only while ``busy`` is low.
     root_i1, root_i2 : ``In(params.index_bits)``
         The candidates: bucket ``root_i1`` of sub-table 0, ``root_i2`` of sub-table 1.
     entry : ``In(params.entry)``
@@ -150,6 +150,11 @@ class Relocator(wiring.Component):
         moving = Signal(p.entry)
         writing = Signal()
         m.d.comb += [wr.entry.eq(moving), stash_write.entry.eq(entry)]
+        # The new entry is taken in every idle cycle, so the one `start` comes with stays: the
+        # load enable of its 437 flip-flops is `busy`, a flip-flop, not `start` (the table's
+        # commit decision) through the state logic.
+        with m.If(~self.busy):
+            m.d.sync += entry.eq(self.entry)
 
         def global_bucket(sub, idx):
             return Cat(idx[:max(0, (p.half - 1).bit_length())], sub)
@@ -180,7 +185,6 @@ class Relocator(wiring.Component):
             with m.FSM() as fsm:
                 with m.State("IDLE"):
                     with m.If(self.start):
-                        m.d.sync += entry.eq(self.entry)
                         finish("STASH")
                 with m.State("STASH"):
                     finish_in_stash()
@@ -239,8 +243,7 @@ class Relocator(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [entry.eq(self.entry), i2.eq(self.root_i2), moves.eq(0),
-                                 reading_src.eq(0)]
+                    m.d.sync += [i2.eq(self.root_i2), moves.eq(0), reading_src.eq(0)]
                     m.d.comb += [node_wr.en.eq(1), node_wr.addr.eq(0),
                                  node_wr.data.sub.eq(0), node_wr.data.idx.eq(self.root_i1)]
                     m.next = "ROOT2"

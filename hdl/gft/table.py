@@ -141,7 +141,7 @@ class GlobalFlowTable(wiring.Component):
         One response per request, in request order: ``status``
         (:class:`~hdl.gft.layouts.GftStatus`), the entry fields after the op (before it for
         DELETE; zero on MISS, NOT_FOUND, FULL, REFUSED), ``loc`` (``stash`` and slot in
-        ``way``, or global ``bucket`` and ``way``) and the request's ``tag``. Backpressure
+        ``way`` with ``bucket`` 0, or global ``bucket`` and ``way``) and the request's ``tag``. Backpressure
         holds new requests at I once 8 responses are pending.
     aged : ``Out(stream.Signature(params.aged))``
         Every entry the scan frees: its key, fields, former location, the ``now`` it was judged
@@ -583,7 +583,9 @@ class GlobalFlowTable(wiring.Component):
             c.in2.eq(in2_m), c.in_stash.eq(in_stash_m), c.way.eq(way_m),
             c.loc.stash.eq(in_stash_m),
             c.loc.way.eq(Mux(in_stash_m, slot_m, way_m)),
-            c.loc.bucket.eq(Mux(in_stash_m, 0, global_bucket(in2_m, Mux(in2_m, s3.i2, s3.i1)))),
+            # (A stash location's bucket is zeroed at C, from this flip-flop: a zero chosen by
+            # the hit here became the sync reset of these flip-flops, behind the compare.)
+            c.loc.bucket.eq(global_bucket(in2_m, Mux(in2_m, s3.i2, s3.i1))),
             c.place_loc.stash.eq(0), c.place_loc.way.eq(place_m.way),
             c.place_loc.bucket.eq(global_bucket(place_m.second,
                                                 Mux(place_m.second, s3.i2, s3.i1))),
@@ -614,19 +616,20 @@ class GlobalFlowTable(wiring.Component):
         # freed one is known only at the end of this stage), with its contents. The candidates
         # were found at M, minus the slots the ops then at D took; the op at D now may take the
         # first at this edge (it frees at most one slot), so the second goes on too, and
-        # `use_second` says whether the first was taken. No slot becomes live meanwhile: only
+        # `use_second` says whether the first was taken (it steers `ret_pick` and `w_src`,
+        # registered). No slot becomes live meanwhile: only
         # the Relocator inserts, with the pipeline empty.
         slots = [st.slots[j].as_value() for j in range(S)]
         ret = [(c.ret_first[n], c.ret_second[n]) for n in range(2)]
 
         d_extra = data.StructLayout({
-            "in2": 1, "in_stash": 1, "way": p.way_bits,
+            "in_stash": 1, "way": p.way_bits,
             # Hit entry's fields (not its key or buckets); for aging, the whole entry to free.
             "sel": p.entry,
             "old": 1,               # aging: something to free
             # Stash-return candidates of each sub-table's bucket, one-hot, with contents.
             "ret": data.ArrayLayout(data.StructLayout({
-                "first_entry": p.entry, "second_entry": p.entry, "use_second": 1}), 2),
+                "first_entry": p.entry, "second_entry": p.entry}), 2),
             # `plan.free` of a way, and `ret_pick` (the candidate a free of a way takes, in the
             # sub-table it frees, one-hot).
             "free_way": 1, "ret_pick": S,
@@ -658,7 +661,8 @@ class GlobalFlowTable(wiring.Component):
 
         in2_c = c.in2
         in_stash_c = c.in_stash
-        m.d.comb += [nxt.w_sub.eq(in2_c), nxt.w_way.eq(c.way), nxt.loc.eq(c.loc)]
+        m.d.comb += [nxt.w_sub.eq(in2_c), nxt.w_way.eq(c.way), nxt.loc.eq(c.loc),
+                     nxt.loc.bucket.eq(Mux(in_stash_c, 0, c.loc.bucket))]
         req_c = s4.req
         with m.If(s4.scan):
             m.d.comb += nxt.step.eq(1)
@@ -704,7 +708,7 @@ class GlobalFlowTable(wiring.Component):
 
         m.d.sync += [
             plan.eq(nxt),
-            d.in2.eq(in2_c), d.in_stash.eq(in_stash_c),
+            d.in_stash.eq(in_stash_c),
             d.way.eq(c.way),
             d.old.eq(nxt.free & s4.scan),
             *(d.sel[name].eq(select(pick if name in _HIT_FIELDS else c.scan_pick,
@@ -714,15 +718,27 @@ class GlobalFlowTable(wiring.Component):
         ]
         m.d.sync += d.free_way.eq(nxt.free & ~in_stash_c)
         picks = []
+        uses_second = []
         for n, (first_oh, second_oh) in enumerate(ret):
             use_second = (first_oh & taken).any()
+            uses_second.append(use_second)
             picks.append(Mux(use_second, second_oh, first_oh))
             m.d.sync += [
                 d.ret[n].first_entry.eq(select(first_oh, slots)),
                 d.ret[n].second_entry.eq(select(second_oh, slots)),
-                d.ret[n].use_second.eq(use_second),
             ]
         ret_pick_c = Mux(in2_c, picks[1], picks[0])
+        # What the RAM write at D takes (the new entry, the updated one, or one of the four
+        # stash-return candidates), one-hot, in a copy per 64 bits of the entry: the write
+        # register `wq` spreads over the die with the RAMs it feeds, and a select worked out
+        # at D from the plan reached all 437 of its bits through one LUT (10 ns of wire).
+        # A free without a stash return picks a first candidate that is empty: zero, INVALID.
+        ret_way = nxt.free & ~in_stash_c
+        w_src = Cat(nxt.new, nxt.upd,
+                    *(ret_way & (in2_c == n) & (uses_second[n] == second)
+                      for n in range(2) for second in range(2)))
+        w_chunks = range(0, p.entry.size, 64)
+        w_src_d = register_copies(m, w_src, len(w_chunks), name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
         m.d.comb += takes_c.eq(Mux(nxt.free & in_stash_c, slot_oh_c, 0) |
@@ -758,12 +774,9 @@ class GlobalFlowTable(wiring.Component):
             updated.timestamp.eq(Mux(mask.touch, self.now, d.sel.timestamp)),
         ]
 
-        # Stash return (see C), from registered candidates and a registered `use_second`.
+        # Stash return (see C), from registered candidates chosen by `w_src`.
         ret_oh = Signal(S)
-        ret_entry = Signal(p.entry)
-        ret_c = [Mux(r.use_second, r.second_entry, r.first_entry) for r in d.ret]
-        m.d.comb += [ret_oh.eq(d.ret_pick),
-                     ret_entry.eq(Mux(d.in2, ret_c[1], ret_c[0]))]
+        m.d.comb += ret_oh.eq(d.ret_pick)
         ret_any = ret_oh.any()
 
         # Every state change of the op, driven combinationally and taken at the clock edge.
@@ -802,8 +815,11 @@ class GlobalFlowTable(wiring.Component):
             count["stash_returns"].eq(free_way & ret_any),
             w_en.eq(free_way | (v & plan.new) | (v & plan.upd & ~d.in_stash)),
             w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
-            # A free without a stash return writes `ret_entry`, which is then zero (INVALID).
-            w_entry.eq(Mux(plan.new, new_entry, Mux(plan.upd, updated, ret_entry))),
+            w_entry.eq(Cat(select(w_src_d[k], [
+                source.as_value()[lo:lo + 64] for source in (
+                    new_entry, updated, d.ret[0].first_entry, d.ret[0].second_entry,
+                    d.ret[1].first_entry, d.ret[1].second_entry)])
+                for k, lo in enumerate(w_chunks))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
             # The slot a free takes (its own, or the one returned into the freed way), as in
@@ -824,7 +840,9 @@ class GlobalFlowTable(wiring.Component):
         # free bucket until `done`; nothing else is in flight meanwhile.
         slow_req = Signal(p.request)
         slow_entry = Signal(p.entry)
-        with m.If(start_slow):
+        # Taken in every cycle the Relocator is idle (its `busy`, a flip-flop, is the load
+        # enable, not the commit decision), so they hold what the RESERVE that starts it had.
+        with m.If(~reloc.busy):
             m.d.sync += [slow_req.eq(req), slow_entry.eq(new_entry)]
         m.d.comb += [
             reloc.start.eq(start_slow),

@@ -49,7 +49,11 @@ class Request:
 
 
 def _location(loc):
-    """A location payload as the model spells it: ``(bucket, way)`` or ``('stash', slot)``."""
+    """A location payload as the model spells it: ``(bucket, way)`` or ``('stash', slot)``.
+    A stash location names no bucket, and the hardware gives it bucket 0: anything else is
+    an error, not a location."""
+    if loc.stash and loc.bucket != 0:
+        raise ValueError(f"stash location with bucket {loc.bucket} (must be 0)")
     return ("stash", loc.way) if loc.stash else (loc.bucket, loc.way)
 
 
