@@ -80,7 +80,8 @@ class Relocator(wiring.Component):
         The stash's lowest free slot.
     stash_write : ``Out(StructLayout({"en", "entry"}))``
         Stash insert, laid out as :attr:`~hdl.gft.stash.Stash.write`: ``en`` one-hot over the
-        slots (one LUT from flip-flops in front of the slots' enables, in the table).
+        slots, set only in the cycle of ``done`` (one LUT from flip-flops in front of the
+        slots' enables, in the table).
 
     Parameters
     ----------

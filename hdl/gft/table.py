@@ -826,7 +826,7 @@ class GlobalFlowTable(wiring.Component):
             # `use_second` at C; an update of a stash entry writes it back in place. (While the
             # Relocator answers, nothing is valid here: its stash insert is OR-ed in.)
             taken.eq(Mux(v, d.takes, 0)),
-            s_write.eq(Mux(v, d.writes, 0) | Mux(reloc.done, reloc.stash_write.en, 0)),
+            s_write.eq(Mux(v, d.writes, 0) | reloc.stash_write.en),
             # A slot taken is freed by its state alone: zeroing the whole entry made the
             # decision (`plan.upd`) a synchronous reset of every slot's 437 flip-flops.
             s_entry.eq(updated),
