@@ -527,18 +527,17 @@ class GlobalFlowTable(wiring.Component):
             mx.probe[0].eq(probe[0] & ~taken), mx.probe[1].eq(probe[1] & ~taken),
         ]
 
-        # --- M: end of the compare; hits, picks and locations registered -----------------------
+        # --- M: end of the compare; the hit and the one-hot pick registered ------------------
         #
-        # The compare's last AND, the priority encoders behind it and the one-hot picks take
-        # this stage of their own, so that C starts from flip-flops: the decision there was
-        # eight LUT levels behind the compare, and the select of a hit's fields was behind
-        # `match` across the die (12 to 19 ns of wire at full size).
+        # The compare's last AND and the one-hot pick take this stage of their own, so that C
+        # starts from flip-flops: the decision there was eight LUT levels behind the compare,
+        # and the select of a hit's fields was behind `match` across the die (12 to 19 ns of
+        # wire at full size). The compare's partials sit by the RAMs, spread over the die, so
+        # only `hit` (an OR) follows the AND here; the priority encoders that turn the pick
+        # into a location work at C from flip-flops, beside the decision.
 
         match = cmp.match
-        h1_any, h1_way = lowest(m, match[:W], name="hit1")
-        h2_any, h2_way = lowest(m, match[W:2 * W], name="hit2")
-        hs_any, hs_slot = lowest(m, match[2 * W:], name="hits")
-        old_any, old_way = lowest(m, mx.old, name="old")
+        old_any = mx.old.any()
 
         def global_bucket(second, idx):
             return Cat(idx[:max(0, (p.half - 1).bit_length())], second)
@@ -556,17 +555,11 @@ class GlobalFlowTable(wiring.Component):
         with m.Else():
             m.d.comb += scan_pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
 
-        # Where the op's entry is (a hit, or the step's entry), and where a new one would go.
-        in2_m = Mux(s3.scan, s3.t2, h2_any)
-        in_stash_m = Mux(s3.scan, s3.scan_stash, hs_any)
-        way_m = Mux(s3.scan, old_way, Mux(h1_any, h1_way, h2_way))
-        slot_m = Mux(s3.scan, s3.slot, hs_slot)
         place_m = mx.place
 
         c_extra = data.StructLayout({
             "old": 1,       # aging: something to free
-            "hit": 1, "in2": 1, "in_stash": 1, "way": p.way_bits,
-            "loc": p.location, "place_loc": p.location,
+            "hit": 1, "place_loc": p.location,
             "pick": 2 * W + S, "scan_pick": 2 * W + S,
             "now": p.timestamp_bits,
             "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
@@ -579,13 +572,7 @@ class GlobalFlowTable(wiring.Component):
         c = Signal(c_extra, name="c_extra")
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
-            c.hit.eq(h1_any | h2_any | hs_any),
-            c.in2.eq(in2_m), c.in_stash.eq(in_stash_m), c.way.eq(way_m),
-            c.loc.stash.eq(in_stash_m),
-            c.loc.way.eq(Mux(in_stash_m, slot_m, way_m)),
-            # (A stash location's bucket is zeroed at C, from this flip-flop: a zero chosen by
-            # the hit here became the sync reset of these flip-flops, behind the compare.)
-            c.loc.bucket.eq(global_bucket(in2_m, Mux(in2_m, s3.i2, s3.i1))),
+            c.hit.eq(match.any()),
             c.place_loc.stash.eq(0), c.place_loc.way.eq(place_m.way),
             c.place_loc.bucket.eq(global_bucket(place_m.second,
                                                 Mux(place_m.second, s3.i2, s3.i1))),
@@ -659,10 +646,21 @@ class GlobalFlowTable(wiring.Component):
         plan = Signal(plan_layout, name="plan")
         nxt = Signal(plan_layout, name="plan_next")
 
-        in2_c = c.in2
-        in_stash_c = c.in_stash
-        m.d.comb += [nxt.w_sub.eq(in2_c), nxt.w_way.eq(c.way), nxt.loc.eq(c.loc),
-                     nxt.loc.bucket.eq(Mux(in_stash_c, 0, c.loc.bucket))]
+        # Where the op's entry is: a hit's, or the aging step's (its pick is its first expired
+        # way in the sub-table it examines, or its stash slot), from the registered pick.
+        h1_any, h1_way = lowest(m, pick[:W], name="hit1")
+        h2_any, h2_way = lowest(m, pick[W:2 * W], name="hit2")
+        hs_any, hs_slot = lowest(m, pick[2 * W:], name="hits")
+        in2_c = Mux(s4.scan, s4.t2, h2_any)
+        in_stash_c = Mux(s4.scan, s4.scan_stash, hs_any)
+        way_c = Mux(h1_any, h1_way, h2_way)
+        slot_c = Mux(s4.scan, s4.slot, hs_slot)
+        m.d.comb += [
+            nxt.w_sub.eq(in2_c), nxt.w_way.eq(way_c),
+            nxt.loc.stash.eq(in_stash_c),
+            nxt.loc.way.eq(Mux(in_stash_c, slot_c, way_c)),
+            nxt.loc.bucket.eq(Mux(in_stash_c, 0, global_bucket(in2_c, Mux(in2_c, s4.i2, s4.i1)))),
+        ]
         req_c = s4.req
         with m.If(s4.scan):
             m.d.comb += nxt.step.eq(1)
@@ -709,7 +707,7 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [
             plan.eq(nxt),
             d.in_stash.eq(in_stash_c),
-            d.way.eq(c.way),
+            d.way.eq(way_c),
             d.old.eq(nxt.free & s4.scan),
             *(d.sel[name].eq(select(pick if name in _HIT_FIELDS else c.scan_pick,
                                     [source[name] for source in sources]))
