@@ -36,8 +36,10 @@ class PacketBuffer(wiring.Component):
     Latency and backpressure
     ------------------------
     A word is written to the RAM the cycle after its last beat transferred and offered on
-    ``words`` 3 cycles later. ``s_axis.tready`` is a flip-flop, low while the RAM is full;
-    ``words`` comes from a 4-entry queue behind the RAM's registered output, one word per clock.
+    ``words`` 3 cycles later. ``s_axis.tready`` is a flip-flop, low while the RAM is full (it
+    holds ``depth - 1`` words: a word counts once written, and one is kept spare for a word
+    that closed and is not yet counted); ``words`` comes from a 4-entry queue behind the RAM's
+    registered output, one word per clock.
 
     Parameters (keyword only)
     -------------------------
@@ -122,7 +124,7 @@ class PacketBuffer(wiring.Component):
         pending = Signal()                           # ``word`` goes to the RAM this cycle
         wr_ptr = Signal(ptr_bits + 1)
         rd_ptr = Signal(ptr_bits + 1)
-        used = Signal(range(depth + 1))              # RAM words written or pending, not read
+        used = Signal(range(depth + 1))              # RAM words written, not read
         room = Signal(init=1)
 
         m.d.comb += axis.tready.eq(room)
@@ -167,9 +169,13 @@ class PacketBuffer(wiring.Component):
         with m.If(issue):
             m.d.sync += rd_ptr.eq(rd_ptr + 1)
 
-        # ``room`` for the next cycle, from this cycle's changes: at most one word closes per
-        # cycle, so one free word is enough to take any beat.
-        # `closes` follows the engine's input handshake: it chooses last (see after_step).
-        m.d.sync += [used.eq(after_step(used, closes, issue)),
-                     room.eq(after_step(used, closes, issue, lambda n: n < depth))]
+        # ``room`` for the next cycle, from this cycle's changes. ``used`` counts a word when it
+        # is written (``pending``), a cycle after it closed, so no input handshake reaches it:
+        # ``closes`` follows the beat read from the input queue's LUT RAM, and that read, out
+        # to the LUT RAM and back to this count's carry chain, was the engine's slowest path
+        # at placement (14.55 ns). At most one word closes per cycle, so besides the words
+        # counted at most one has closed uncounted, and one more may close: ``room`` keeps two
+        # free, and the RAM holds one word less than its depth.
+        m.d.sync += [used.eq(after_step(used, pending, issue)),
+                     room.eq(after_step(used, pending, issue, lambda n: n < depth - 1))]
         return m
