@@ -16,6 +16,7 @@ from amaranth.sim import Simulator
 from hdl.flow_engine.arbiter import RoundRobin
 from hdl.flow_engine.assembler import FrameAssembler
 from hdl.flow_engine.command_rx import RX_STATS, CommandReceiver
+from hdl.flow_engine.credit_queue import CreditQueue
 from hdl.flow_engine.engine import FlowEngine
 from hdl.flow_engine.lft import LftOp
 from hdl.flow_engine.packet_buffer import PacketBuffer
@@ -367,6 +368,47 @@ def test_register_slice_passes_one_payload_per_clock_and_holds_it_under_backpres
     assert [c for c, _ in got[:99]] == list(range(1, 100))     # one per clock, one cycle late
 
 
+# --- credit queue ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth", [1, 3, 6])
+def test_credit_queue_keeps_order_and_level_with_the_push_given_a_cycle_ahead(request, depth):
+    """The producer keeps credits, so it never pushes into a full queue; each push is said a
+    cycle ahead (``push_next``) and its payload shown in the cycle of the push. A payload of
+    130 bits spans three chunks, each moved by its own copy of the push."""
+    rng = seeded_rng(request.node.name)
+    dut = CreditQueue(shape=130, depth=depth)
+    sent, got = [rng.getrandbits(130) for _ in range(400)], []
+
+    async def bench(ctx):
+        pending, credits, pushing, held = list(sent), depth, None, 0
+        for cycle in range(4000):
+            if not pending and pushing is None and not held:
+                break
+            assert ctx.get(dut.level) == held, f"cycle {cycle}: level"
+            assert ctx.get(dut.o.valid) == (held > 0), f"cycle {cycle}: valid"
+            # This cycle's push, said last cycle: its payload now, junk otherwise.
+            ctx.set(dut.payload, pushing if pushing is not None else rng.getrandbits(130))
+            ready = rng.random() < 0.5
+            ctx.set(dut.o.ready, ready)
+            popped = held > 0 and ready
+            if popped:
+                got.append(ctx.get(dut.o.payload))
+            held += (pushing is not None) - popped
+            credits += popped
+            # Bursts at full rate, then pauses.
+            push_next = bool(pending) and credits > 0 and (cycle % 64 < 40 or rng.random() < 0.3)
+            ctx.set(dut.push_next, push_next)
+            if push_next:
+                credits -= 1
+            pushing = pending.pop(0) if push_next else None
+            await ctx.tick()
+        else:
+            raise AssertionError("stuck")
+
+    simulate(dut, bench)
+    assert got == sent
+
+
 # --- parameters -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cls, kwargs, message", [
@@ -392,6 +434,7 @@ def test_register_slice_passes_one_payload_per_clock_and_holds_it_under_backpres
      "prefix_lengths must be positive integers, not (3, 0)"),
     (FrameAssembler, dict(word_width=64, prefix_lengths=(3,), user_width=1, max_words=0),
      "max_words must be a positive integer, not 0"),
+    (CreditQueue, dict(shape=8, depth=0), "depth must be a positive integer, not 0"),
     (CommandReceiver, dict(data_width=0), "data_width must be a positive multiple of 8, not 0"),
     (CommandReceiver, dict(data_width=9), "data_width must be a positive multiple of 8, not 9"),
     (FlowEngine, dict(timestamp_width=25), "timestamp_width must be an integer from 4 to 24, "

@@ -36,9 +36,9 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gft.queue import Queue
 from ..level import after_step
 from .axis import AxiStreamSignature, kept_bytes
+from .credit_queue import CreditQueue
 from .parse_result import (DropReason, MAX_IPV6_EXT, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
                            parse_result_layout, reason_counts_layout)
 
@@ -631,10 +631,12 @@ class Parser(wiring.Component):
     def _result(self, m, t):
         """Addresses, then the whole result of the frame whose last token this is."""
         t, w = self._window(m, "addr", t, t.addr, _ADDR_BYTES)
-        # Whether the token is a frame's last, in a flip-flop of its own: it pushes into every
-        # chunk of the output queue, which lie far apart, so it should not be a LUT there.
+        # Whether the token is a frame's last, given a cycle ahead (``done_next``): the output
+        # queue registers it once per chunk, and those lie far apart (see CreditQueue); the
+        # counters take ``done``, a flip-flop of their own.
+        done_next = t.valid & t.last
         done = Signal(name="addr_done")
-        m.d.sync += done.eq(t.valid & t.last)
+        m.d.sync += done.eq(done_next)
         t = t.register(m, "addr")
         address = [Cat(*reversed([w[16 * i + j] for j in range(16)])) for i in range(2)]
         mapped = [Cat(*reversed([w[4 * i + j] for j in range(4)]), C(_V4_MAPPED_HI, 16),
@@ -670,7 +672,7 @@ class Parser(wiring.Component):
             result.length.eq(Mux(t.length >> 16, 0xFFFF, t.length[:16])),
             result.port.eq(t.port),
         ]
-        return done, result
+        return done_next, done, result
 
     # --- assembly ----------------------------------------------------------------------------
 
@@ -692,13 +694,16 @@ class Parser(wiring.Component):
         for k in range(MAX_IPV6_EXT):
             token = self._ext(pipe, token, k)
         token = self._l4(pipe, token)
-        done, result = self._result(pipe, token)
+        done_next, done, result = self._result(pipe, token)
 
-        # A Queue, not a SyncFIFO: its LUT RAM is written in every cycle, so no write enable
-        # runs from the pipeline's last stage to the hundred RAM cells of a result (placed
-        # across the die, that wire was the flow engine's slowest path at placement).
-        m.submodules.buffer = buffer = Queue(shape=self._result_layout.size,
-                                             depth=self.result_depth)
+        # A queue whose LUT RAM is written in every cycle, so no write enable runs from the
+        # pipeline's last stage to the hundred RAM cells of a result (placed across the die,
+        # that wire was the flow engine's slowest path at placement). The credits below keep
+        # a place for every frame in the pipeline, so it takes the push a cycle ahead, without
+        # a room check, and each chunk's write pointer moves by a copy of it of its own: the
+        # push through a LUT to every chunk's pointers was 13 ns at placement (seed 2).
+        m.submodules.buffer = buffer = CreditQueue(shape=self._result_layout.size,
+                                                   depth=self.result_depth)
         pop = buffer.o.valid & buffer.o.ready
         # Frames whose last beat is in and whose result has not left; tready is worked out a
         # cycle ahead from it, so it is a flip-flop.
@@ -710,8 +715,8 @@ class Parser(wiring.Component):
         ]
         m.d.comb += [
             self.s_axis.tready.eq(tready),
-            buffer.i.valid.eq(done),
-            buffer.i.payload.eq(result.as_value()),
+            buffer.push_next.eq(done_next),
+            buffer.payload.eq(result.as_value()),
             self.result.valid.eq(buffer.o.valid),
             self.result.payload.eq(buffer.o.payload),
             buffer.o.ready.eq(self.result.ready),
