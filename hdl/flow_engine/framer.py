@@ -84,7 +84,8 @@ class Framer(wiring.Component):
     slot : ``In(5)``
         This card's slot.
     stats : ``Out(stats_layout)``
-        :data:`FRAMER_STATS`, 32 bits each, wrapping.
+        :data:`FRAMER_STATS`, 32 bits each, wrapping; an answer counts from the cycle after
+        the one it is taken in.
     """
 
     def __init__(self, *, response_layout, job_layout, word_bytes, max_frame_bytes):
@@ -205,18 +206,29 @@ class Framer(wiring.Component):
             stats_q.i.valid.eq(self.resp.valid & self.resp.ready & meta.command & wants_stats),
         ]
 
+        # Counted a cycle late, from registers: the answer's handshake and fields reach the
+        # counters' enables from flip-flops (``resp.valid`` through the decodes to the
+        # enables of 32-bit counters spread over the die was 12.2 ns at placement, seed 2).
+        counted = Signal()
+        counted_meta = Signal.like(meta)
+        counted_hit = Signal()
+        m.d.sync += [counted.eq(packets_q.i.valid & packets_q.i.ready),
+                     counted_meta.eq(meta), counted_hit.eq(hit)]
+        counted_dropped = (counted_meta.drop != DropReason.NONE) | counted_meta.oversize
+
         def count(name, condition):
             counter = getattr(self.stats, name)
-            with m.If(packets_q.i.valid & packets_q.i.ready & condition):
+            with m.If(counted & condition):
                 m.d.sync += counter.eq(counter + 1)
 
         count("packets", 1)
         for reason in DropReason:
             if reason is not DropReason.NONE:
-                count(f"drop_{reason.name.lower()}", meta.drop == reason)
-        count("drop_oversize", (meta.drop == DropReason.NONE) & meta.oversize)
-        count("frag_first", ~dropped & (meta.frag_status == FragStatus.FIRST))
-        count("frag_unmatched", ~dropped & (meta.frag_status == FragStatus.UNMATCHED))
-        count("lft_hits", ~dropped & hit)
-        count("lft_misses", ~dropped & ~hit)
+                count(f"drop_{reason.name.lower()}", counted_meta.drop == reason)
+        count("drop_oversize", (counted_meta.drop == DropReason.NONE) & counted_meta.oversize)
+        count("frag_first", ~counted_dropped & (counted_meta.frag_status == FragStatus.FIRST))
+        count("frag_unmatched",
+              ~counted_dropped & (counted_meta.frag_status == FragStatus.UNMATCHED))
+        count("lft_hits", ~counted_dropped & counted_hit)
+        count("lft_misses", ~counted_dropped & ~counted_hit)
         return m
