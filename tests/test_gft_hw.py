@@ -7,6 +7,7 @@ Every check compares responses (status, entry, location), counters and the whole
 with sim/model/gft.py. Random tests print their seed and replay with SEED=<n>.
 """
 
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -234,6 +235,58 @@ def test_back_to_back_reserves_of_different_keys_in_shared_buckets_fill_them_in_
     assert [r.loc for r in got[:8]] == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2),
                                         (0, 3), (1, 3)]
     assert got[8].loc == ("stash", 0)
+
+
+def fill_seen_one_cycle_late(rng, dut):
+    """Keys for a RESERVE Y that issues the cycle after the commit filling one of its buckets:
+    ``(pool, X, K, Y)``. After ``pool`` is reserved, X (a new key) fills bucket b; K, stored
+    in bucket c and sharing no bucket with X, is reserved again (a HIT, a writer all the
+    same) while its other bucket has room; Y's candidates are b and c, both full once X is
+    in. Reserved back to back, Y waits
+    for X and then for K, so it issues as K commits, one clock after X's commit."""
+    for _ in range(2000):
+        model, pool = model_for(dut), keys(rng, dut.params.buckets * 5 // 8)
+        for n, k in enumerate(pool):
+            model.insert(k, fid=n)
+        for k in pool:
+            c = model.location(k)[0]
+            if c == "stash":
+                continue
+            for _ in range(200):
+                x = random_flow_key(rng)
+                trial = copy.deepcopy(model)
+                trial.insert(x, fid=99)
+                b = trial.location(x)[0]
+                # K must not be a maybe-slow RESERVE itself (both buckets full), which would
+                # hold Y a clock longer.
+                if (b == "stash" or trial.stats["relocations"] != model.stats["relocations"]
+                        or set(model.candidates(x)) & set(model.candidates(k))
+                        or b // dut.params.half == c // dut.params.half
+                        or not any(trial._free_ways(e) for e in model.candidates(k))):
+                    continue
+                for _ in range(400):
+                    y = random_flow_key(rng)
+                    if set(model.candidates(y)) == {b, c}:
+                        return pool, x, k, y
+    raise AssertionError(f"no late-fill race found in {dut.params}")
+
+
+def test_reserve_issued_a_clock_after_the_fill_of_its_bucket_takes_the_slow_path():
+    """Y needs the slow path, and nothing may issue behind it until it has committed: the
+    bucket X fills must count as full for Y although its bit is written a clock after X's
+    commit. The LOOKUPs behind Y would otherwise be in flight when the Relocator starts."""
+    rng = seeded_rng("late_fill")
+    dut = GlobalFlowTable(buckets=16, ways=1, stash=2, move_budget=1)
+    pool, x, k, y = fill_seen_one_cycle_late(rng, dut)
+    requests = [Request(RESERVE, key, fid=n) for n, key in enumerate(pool)]
+    requests += [Request(LOOKUP, pool[0])] * 8
+    requests += [Request(RESERVE, x, fid=100), Request(RESERVE, k, fid=101),
+                 Request(RESERVE, y, fid=102)]
+    requests += [Request(LOOKUP, key) for key in pool + [x, y]]
+    bench, _ = run(dut, requests)
+    got = responses(bench)
+    assert [r.status for r in got[len(pool) + 8:len(pool) + 11]] == \
+        [GftStatus.INSERTED, GftStatus.HIT, GftStatus.INSERTED]
 
 
 def test_update_racing_a_lookup_is_seen_in_request_order():

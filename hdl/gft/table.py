@@ -897,14 +897,29 @@ class GlobalFlowTable(wiring.Component):
         # Full bitmap: each write as a one-hot decode of its index, not an assignment to a
         # bit selected by a signal, which Amaranth expands into a case per possible index,
         # each assigning the whole bitmap (a million cells for Yosys to remove at full size).
-        def write_bit(vector, en, idx, value):
+        def write_bit(vector, en, idx, value, lo=0):
             one_hot = Signal(len(vector))
-            m.d.comb += one_hot.eq(Mux(en, (C(1, len(vector)) << idx)[:len(vector)], 0))
+            m.d.comb += one_hot.eq(Mux(en, Cat(idx == lo + j for j in range(len(vector))), 0))
             return (vector & ~one_hot) | Mux(value, one_hot, 0)
 
+        # The commit's write lands a cycle late, like the RAM write, from a register copy per
+        # 64 bits of each bitmap (`fq`): the bitmaps' 1024 flip-flops sit by their readers
+        # across the die, and the commit's decision reached them all through one decode
+        # (6 ns of wire at 8f10d04). Only `maybe_slow` reads the bitmap while a write may be
+        # pending, and it counts a pending fill too (below); the Relocator reads it two
+        # cycles or more after its start, and writes it itself only while nothing commits.
+        fq_layout = data.StructLayout({"en": 2, "idx": IB, "value": 1})
+        fq_next = Signal(fq_layout)
+        m.d.comb += [
+            fq_next.en.eq(Cat(set_full & (w_sub == s) for s in range(2))),
+            fq_next.idx.eq(Mux(w_sub, s5.i2, s5.i1)), fq_next.value.eq(full_value),
+        ]
+        f_chunks = range(0, p.half, 64)
+        fq = register_copies(m, fq_next, len(f_chunks), name="fq")
         for s in range(2):
-            after_pipeline = write_bit(full[s], set_full & (w_sub == s),
-                                       Mux(w_sub, s5.i2, s5.i1), full_value)
+            after_pipeline = Cat(
+                write_bit(full[s][lo:lo + 64], fq[k].en[s], fq[k].idx, fq[k].value, lo)
+                for k, lo in enumerate(f_chunks))
             m.d.sync += full[s].eq(write_bit(after_pipeline,
                                              reloc.set_full.en & (reloc.set_full.sub == s),
                                              reloc.set_full.idx, reloc.set_full.value))
@@ -918,9 +933,12 @@ class GlobalFlowTable(wiring.Component):
             i = candidates(ring[k].hash)
             fills_now = [d_valid & plan.new & plan.fills & (plan.w_sub == s) &
                          (Mux(s, s5.i2, s5.i1) == i[s]) for s in range(2)]
+            # The bitmap write still pending in `fq` (a pending clear is left out: a RESERVE
+            # it frees a way for only costs idle slots as a maybe-slow one).
+            fills_fq = [fq[0].en[s] & fq[0].value & (fq[0].idx == i[s]) for s in range(2)]
             return ((ring[k].req.op == GftOp.RESERVE) &
-                    (full[0].bit_select(i[0], 1) | fills_now[0]) &
-                    (full[1].bit_select(i[1], 1) | fills_now[1]))
+                    (full[0].bit_select(i[0], 1) | fills_now[0] | fills_fq[0]) &
+                    (full[1].bit_select(i[1], 1) | fills_now[1] | fills_fq[1]))
 
         m.d.sync += s0.maybe_slow.eq(head_valid & Mux(skid.rd, maybe_slow(1), maybe_slow(0)))
 
