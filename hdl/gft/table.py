@@ -86,7 +86,9 @@ class GlobalFlowTable(wiring.Component):
         ``wq`` drives the RAMs' write ports straight from flip-flops, since the bucket RAMs
         spread over the die. The RAM holds the new entry a cycle later than the op's
         commit; an op reading that bucket in that cycle gets it by forwarding at B, so the
-        extra cycle is invisible to the hazard rules and to the latency.
+        extra cycle is invisible to the hazard rules and to the latency. The *full* bit is
+        written from a register too (``fq``), and the slow-path check at I counts a fill
+        still pending there.
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
     *t + 41* (the hash's 33, then 8) when nothing waits, for every op and outcome except a
