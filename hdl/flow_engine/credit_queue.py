@@ -1,12 +1,12 @@
 """A queue whose producer never finds it full and says a cycle ahead that it pushes."""
 
 from amaranth.hdl import *
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..fanout import DONT_MERGE
-from ..gft.queue import Queue
+from ..gft.queue import Queue, chunked_ring
 from ..level import after_step
 
 
@@ -78,7 +78,6 @@ class CreditQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         slots = 1 << ceil_log2(self._depth + 1)     # a power of two: the pointers just wrap
-        width = Shape.cast(self._shape).width
 
         def push_copy(name):
             push = Signal(name=name, attrs={DONT_MERGE: 1})
@@ -88,24 +87,8 @@ class CreditQueue(wiring.Component):
         held = Signal()
         pop = held & self.o.ready
         m.d.comb += self.o.valid.eq(held)
-        payload = Signal(width)
-        m.d.comb += self.o.payload.eq(payload)
-        for n, lo in enumerate(range(0, max(1, width), self.CHUNK)):
-            hi = min(width, lo + self.CHUNK)
-            ram = memory.Memory(shape=hi - lo, depth=slots, init=[])
-            m.submodules[f"ram{n}"] = ram
-            wr = ram.write_port()
-            rd = ram.read_port(domain="comb")
-            w_ptr = Signal(ceil_log2(slots), name=f"w_ptr{n}")
-            r_ptr = Signal(ceil_log2(slots), name=f"r_ptr{n}")
-            m.d.comb += [
-                wr.addr.eq(w_ptr), wr.data.eq(Value.cast(self.payload)[lo:hi]), wr.en.eq(1),
-                rd.addr.eq(r_ptr), payload[lo:hi].eq(rd.data),
-            ]
-            with m.If(push_copy(f"push{n}")):
-                m.d.sync += w_ptr.eq(w_ptr + 1)
-            with m.If(pop):
-                m.d.sync += r_ptr.eq(r_ptr + 1)
+        chunked_ring(m, self.payload, self.o.payload, slots=slots, chunk=self.CHUNK,
+                     push_of=lambda n: push_copy(f"push{n}"), pop=pop)
         push = push_copy("push_level")
         m.d.sync += [self.level.eq(after_step(self.level, push, pop)),
                      held.eq(after_step(self.level, push, pop, lambda n: n != 0))]

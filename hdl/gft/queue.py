@@ -10,7 +10,33 @@ from amaranth.utils import ceil_log2
 from ..level import after_step
 
 
-__all__ = ["Queue", "Skid", "ReadAhead"]
+__all__ = ["Queue", "Skid", "ReadAhead", "chunked_ring"]
+
+
+def chunked_ring(m, data, payload, *, slots, chunk, push_of, pop):
+    """The storage of a :class:`Queue`: ``data`` written at the write pointer in every cycle,
+    ``payload`` read at the read pointer, in one LUT RAM of ``slots`` words (a power of two:
+    the pointers just wrap) and one pair of pointers per ``chunk`` bits. ``push_of(n)`` moves
+    chunk ``n``'s write pointer (a signal of its own, or one for all), ``pop`` every read
+    pointer. Each copy of a pointer counts for itself (``+ 1`` of its own value), so
+    synthesis cannot merge the copies."""
+    data, width = Value.cast(data), Shape.cast(payload.shape()).width
+    for n, lo in enumerate(range(0, max(1, width), chunk)):
+        hi = min(width, lo + chunk)
+        ram = memory.Memory(shape=hi - lo, depth=slots, init=[])
+        m.submodules[f"ram{n}"] = ram
+        wr = ram.write_port()
+        rd = ram.read_port(domain="comb")
+        w_ptr = Signal(ceil_log2(slots), name=f"w_ptr{n}")
+        r_ptr = Signal(ceil_log2(slots), name=f"r_ptr{n}")
+        m.d.comb += [
+            wr.addr.eq(w_ptr), wr.data.eq(data[lo:hi]), wr.en.eq(1),
+            rd.addr.eq(r_ptr), Value.cast(payload)[lo:hi].eq(rd.data),
+        ]
+        with m.If(push_of(n)):
+            m.d.sync += w_ptr.eq(w_ptr + 1)
+        with m.If(pop):
+            m.d.sync += r_ptr.eq(r_ptr + 1)
 
 
 class Queue(wiring.Component):
@@ -80,32 +106,13 @@ class Queue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         slots = 1 << ceil_log2(self._depth + 1)     # a power of two: the pointers just wrap
-        width = Shape.cast(self._shape).width
         room = Signal(init=1)
         held = Signal()
         push = self.i.valid & room
         pop = held & self.o.ready
         m.d.comb += [self.i.ready.eq(room), self.o.valid.eq(held)]
-        payload = Signal(width)
-        m.d.comb += self.o.payload.eq(payload)
-        # One RAM and one pair of pointers per chunk of the payload. Each copy of a pointer
-        # counts for itself (``+ 1`` of its own value), so synthesis cannot merge the copies.
-        for n, lo in enumerate(range(0, max(1, width), self.CHUNK)):
-            hi = min(width, lo + self.CHUNK)
-            ram = memory.Memory(shape=hi - lo, depth=slots, init=[])
-            m.submodules[f"ram{n}"] = ram
-            wr = ram.write_port()
-            rd = ram.read_port(domain="comb")
-            w_ptr = Signal(ceil_log2(slots), name=f"w_ptr{n}")
-            r_ptr = Signal(ceil_log2(slots), name=f"r_ptr{n}")
-            m.d.comb += [
-                wr.addr.eq(w_ptr), wr.data.eq(Value.cast(self.i.payload)[lo:hi]), wr.en.eq(1),
-                rd.addr.eq(r_ptr), payload[lo:hi].eq(rd.data),
-            ]
-            with m.If(push):
-                m.d.sync += w_ptr.eq(w_ptr + 1)
-            with m.If(pop):
-                m.d.sync += r_ptr.eq(r_ptr + 1)
+        chunked_ring(m, self.i.payload, self.o.payload, slots=slots, chunk=self.CHUNK,
+                     push_of=lambda n: push, pop=pop)
         # `push` and `pop` come last (a consumer's ready may depend on the payload, read from
         # the RAM): see after_step.
         level = self.level
