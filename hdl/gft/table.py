@@ -68,15 +68,15 @@ class GlobalFlowTable(wiring.Component):
         and every stash slot's age is judged (a vector, selected at M); placement of a new
         entry (:class:`~hdl.gft.bucket.Placement`) and refusal are judged.
     M (match)
-        Second half of the compare; the hit's location and one-hot pick (a key is stored at
+        Second half of the compare; whether it hit and the one-hot pick (a key is stored at
         most once), or the aging step's, registered; of the slots the probe found, the
         lowest two per bucket, minus those the ops then at D take, become one-hot
         stash-return candidates. So C starts from flip-flops.
     C
-        The hit's fields selected (one-hot AND-OR); the stash-return candidate (the second
-        one when the op one ahead takes the first at its commit: a registered flag says so);
-        and the whole decision (status, which write, where, which counters), registered as a
-        *plan*.
+        The picked entry's location (priority encoders) and fields (one-hot AND-OR); the
+        stash-return candidate (the second one when the op one ahead takes the first at its
+        commit: a registered flag says so); and the whole decision (status, which write,
+        where, which counters), registered as a *plan*.
     D (commit)
         Every state change of the op at one clock edge, steered by the registered plan:
         stash write (one-hot slot enables), *full* bit, counters, the response into an 8-deep
@@ -143,8 +143,8 @@ class GlobalFlowTable(wiring.Component):
         One response per request, in request order: ``status``
         (:class:`~hdl.gft.layouts.GftStatus`), the entry fields after the op (before it for
         DELETE; zero on MISS, NOT_FOUND, FULL, REFUSED), ``loc`` (``stash`` and slot in
-        ``way`` with ``bucket`` 0, or global ``bucket`` and ``way``) and the request's ``tag``. Backpressure
-        holds new requests at I once 8 responses are pending.
+        ``way`` with ``bucket`` 0, or global ``bucket`` and ``way``) and the request's
+        ``tag``. Backpressure holds new requests at I once 8 responses are pending.
     aged : ``Out(stream.Signature(params.aged))``
         Every entry the scan frees: its key, fields, former location, the ``now`` it was judged
         at, and ``seq``, the number of responses committed before it (mod 2**16), which places
