@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 from hdl.gft.aging import AgingScan, expired, expiry_window
 from hdl.gft.bucket import Placement
 from hdl.gft.compare import KeyCompare
-from hdl.gft.layouts import EntryState, GftParams, GftStatus
+from hdl.gft.layouts import ENTRY_PART, EntryState, GftParams, GftStatus
 from hdl.gft.queue import Queue, ReadAhead, Skid
 from hdl.gft.relocate import Relocator
 from hdl.gft.stash import Stash
@@ -161,7 +161,7 @@ def test_stash_finds_lowest_free_slot_counts_and_probes_candidates():
     key = random_flow_key(seeded_rng("stash_key"))._asdict()
 
     def write(ctx, slot, state, i1=0, i2=0):
-        ctx.set(dut.write.en, 1 << slot)
+        ctx.set(dut.write.en, [1 << slot] * p.entry_parts)
         ctx.set(dut.write.entry, {"state": state, "key": key, "i1": i1, "i2": i2})
 
     async def bench(ctx):
@@ -170,7 +170,7 @@ def test_stash_finds_lowest_free_slot_counts_and_probes_candidates():
         await ctx.tick()
         write(ctx, 2, EntryState.BOUND, i1=3, i2=6)
         await ctx.tick()
-        ctx.set(dut.write.en, 0)
+        ctx.set(dut.write.en, [0] * p.entry_parts)
         assert (ctx.get(dut.free_any), ctx.get(dut.free_slot), ctx.get(dut.used)) == (1, 1, 2)
         ctx.set(dut.probe_i1, 3)
         ctx.set(dut.probe_i2, 6)
@@ -179,13 +179,40 @@ def test_stash_finds_lowest_free_slot_counts_and_probes_candidates():
         await ctx.tick()
         write(ctx, 0, EntryState.INVALID)           # freeing a slot
         await ctx.tick()
-        ctx.set(dut.write.en, 0)
+        ctx.set(dut.write.en, [0] * p.entry_parts)
         assert (ctx.get(dut.free_any), ctx.get(dut.free_slot), ctx.get(dut.used)) == (1, 0, 2)
         assert (ctx.get(dut.probe1), ctx.get(dut.probe2)) == (0b110, 0b110)
         write(ctx, 0, EntryState.BOUND, i1=9, i2=9)
         await ctx.tick()
-        ctx.set(dut.write.en, 0)
+        ctx.set(dut.write.en, [0] * p.entry_parts)
         assert (ctx.get(dut.free_any), ctx.get(dut.used)) == (0, 3)
+
+    simulate(dut, bench)
+
+
+def test_stash_write_enable_of_each_part_writes_that_part_of_the_slot_only():
+    """The write enables come once per 64-bit part (copies, each by its part of the slots):
+    each one must load its own part and nothing else, or a copy wired to the wrong part
+    would corrupt entries whenever copies differ (they do not, but the test can tell)."""
+    p = GftParams(buckets=16, ways=2, stash=2)
+    dut = Stash(p)
+    rng = seeded_rng("stash_parts")
+    width = p.entry.size
+    first, second = rng.getrandbits(width), rng.getrandbits(width)
+
+    async def bench(ctx):
+        ctx.set(dut.write.en, [0b10] * p.entry_parts)
+        ctx.set(dut.write.entry, p.entry.from_bits(first))
+        await ctx.tick()
+        for k in range(p.entry_parts):
+            ctx.set(dut.write.en, [0b10 if j == k else 0 for j in range(p.entry_parts)])
+            ctx.set(dut.write.entry, p.entry.from_bits(second))
+            await ctx.tick()
+            # Parts 0..k now hold `second`, the rest still `first`.
+            low = (1 << ((k + 1) * ENTRY_PART)) - 1
+            assert ctx.get(dut.slots[1].as_value()) == (second & low | first & ~low &
+                                                        ((1 << width) - 1)), f"part {k}"
+            assert ctx.get(dut.slots[0].as_value()) == 0
 
     simulate(dut, bench)
 

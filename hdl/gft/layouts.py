@@ -14,7 +14,7 @@ from ..wire import FID, FLOW_KEY
 
 __all__ = [
     "EntryState", "GftOp", "GftStatus", "FID_BITS", "AWARE_BITS", "COUNTER_BITS",
-    "UPDATE_MASK", "IPV4_KEY", "STAT_COUNTERS", "GftParams",
+    "UPDATE_MASK", "IPV4_KEY", "STAT_COUNTERS", "ENTRY_PART", "GftParams",
 ]
 
 
@@ -66,6 +66,9 @@ class GftStatus(enum.Enum, shape=3):
 FID_BITS = FID.width    # 32
 AWARE_BITS = 32         # one bit per slot (slot 31 is the PPM)
 COUNTER_BITS = 16       # counter ids are 16 bits on the wire (COUNTER_RECORD.counter)
+# Bits of an entry behind one copy of a wide write's controls: the entry's registers spread
+# over the die with their readers, and one flip-flop cannot sit near all 437 of its loads.
+ENTRY_PART = 64
 
 UPDATE_MASK = data.StructLayout({
     "fid": 1, "state": 1, "aware": 1, "counter": 1, "predict": 1, "touch": 1,
@@ -194,6 +197,12 @@ class GftParams:
             "predict": 1, "i1": self.index_bits, "i2": self.index_bits,
         })
         self.bucket = data.ArrayLayout(self.entry, ways)
+        # A write of stash slots: the one-hot slot enable once per 64-bit part of the entry
+        # (equal register copies, each by the part of the slots it loads: see `Stash`).
+        self.entry_parts = -(-self.entry.size // ENTRY_PART)
+        self.stash_write = data.StructLayout({
+            "en": data.ArrayLayout(max(1, stash), self.entry_parts), "entry": self.entry,
+        })
         self.location = data.StructLayout({
             "stash": 1, "bucket": _bits(buckets), "way": max(self.way_bits, self.slot_bits),
         })

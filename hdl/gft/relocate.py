@@ -4,6 +4,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..fanout import register_copies
 from .bucket import lowest, popcount
 from .layouts import EntryState, GftStatus
 
@@ -78,10 +79,11 @@ class Relocator(wiring.Component):
         The free bucket's new *full* bit, with the first move.
     stash_free_any, stash_free_slot : ``In(1)``, ``In(params.slot_bits)``
         The stash's lowest free slot.
-    stash_write : ``Out(StructLayout({"en", "entry"}))``
+    stash_write : ``Out(params.stash_write)``
         Stash insert, laid out as :attr:`~hdl.gft.stash.Stash.write`: ``en`` one-hot over the
-        slots, set only in the cycle of ``done`` (one LUT from flip-flops in front of the
-        slots' enables, in the table).
+        slots, set only in the cycle of ``done``, in a register copy per 64-bit part of the
+        entry (:func:`~hdl.fanout.register_copies`): each copy sits by the part of the slots
+        it enables, across the die from the others (one LUT from flip-flops in the table).
 
     Parameters
     ----------
@@ -118,8 +120,7 @@ class Relocator(wiring.Component):
             "set_full": Out(data.StructLayout({"en": 1, "sub": 1, "idx": ib, "value": 1})),
             "stash_free_any": In(1),
             "stash_free_slot": In(p.slot_bits),
-            "stash_write": Out(data.StructLayout({"en": max(1, p.stash),
-                                                  "entry": p.entry})),
+            "stash_write": Out(p.stash_write),
         })
 
     def elaborate(self, platform):
@@ -134,13 +135,16 @@ class Relocator(wiring.Component):
         # the response) leaves through flip-flops, a cycle after the state that decides it:
         # a decode of the state register, and the stash's lowest free slot, were in front of
         # all of them. `busy` covers that cycle.
-        wr, set_full, stash_write, result = (
+        wr, set_full, result = (
             Signal(port.shape(), name=name) for port, name in (
-                (self.wr, "wr"), (self.set_full, "set_full"),
-                (self.stash_write, "stash_write"), (self.result, "result")))
+                (self.wr, "wr"), (self.set_full, "set_full"), (self.result, "result")))
+        stash_write = Signal(data.StructLayout({"en": max(1, p.stash), "entry": p.entry}),
+                             name="stash_write")
         m.d.comb += result.moves.eq(moves)
-        m.d.sync += [self.wr.eq(wr), self.set_full.eq(set_full),
-                     self.stash_write.eq(stash_write), self.result.eq(result)]
+        m.d.sync += [self.wr.eq(wr), self.set_full.eq(set_full), self.result.eq(result),
+                     self.stash_write.entry.eq(stash_write.entry)]
+        en_copies = register_copies(m, stash_write.en, p.entry_parts, name="stash_en")
+        m.d.comb += [self.stash_write.en[k].eq(en) for k, en in enumerate(en_copies)]
         # The entries written are not zeroed when nothing is written (the enables say that):
         # Yosys makes `Mux(state, x, 0)` in front of a flip-flop its synchronous reset, and a
         # state decode then drove the reset of 437 flip-flops each across the die. The RAM

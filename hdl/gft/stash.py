@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .bucket import lowest, popcount
-from .layouts import EntryState
+from .layouts import ENTRY_PART, EntryState
 
 
 __all__ = ["Stash"]
@@ -27,17 +27,22 @@ class Stash(wiring.Component):
     ------------------------
     ``write`` lands at the next clock edge; every other output is combinational from the
     slot registers. No backpressure. The write enable is one-hot per slot, not a slot number,
-    so that each slot's 400-odd enable loads hang off one AND-OR of registered flags rather
-    than off a decoder behind the commit logic (timing).
+    and comes once per 64-bit part of the entry (:data:`~hdl.gft.layouts.ENTRY_PART`): a
+    slot's 437 flip-flops spread over the die with their readers (the compare beside each
+    RAM, the selects at C), so the writer gives each part its own register copy of the
+    enable, placed by that part's flip-flops, instead of one enable behind the commit logic
+    reaching all of them (timing).
 
     Members
     -------
     slots : ``Out(ArrayLayout(params.entry, n))``
         The slot registers (``n = max(1, params.stash)``); a slot is free when its ``state``
         is INVALID.
-    write : ``In(StructLayout({"en": n, "entry": params.entry}))``
-        Replace the slots whose ``en`` bit is set (one at a time); an entry with ``state``
-        INVALID frees it.
+    write : ``In(params.stash_write)``
+        ``{"en": ArrayLayout(n, params.entry_parts), "entry": params.entry}``: bit ``i`` of
+        ``en[k]`` writes part ``k`` (bits ``64k`` up to ``64k + 63``) of ``entry`` into slot
+        ``i``. A writer sets every part's bit of one slot at once (equal copies); an entry
+        with ``state`` INVALID frees the slot.
     free_any, free_slot : ``Out(1)``, ``Out(params.slot_bits)``
         Whether a slot is free, and the lowest free one.
     used : ``Out(range(max(2, params.stash + 1)))``
@@ -53,7 +58,7 @@ class Stash(wiring.Component):
         self._n = max(1, params.stash)
         super().__init__({
             "slots": Out(data.ArrayLayout(params.entry, self._n)),
-            "write": In(data.StructLayout({"en": self._n, "entry": params.entry})),
+            "write": In(params.stash_write),
             "free_any": Out(1),
             "free_slot": Out(params.slot_bits),
             "used": Out(range(max(2, params.stash + 1))),
@@ -67,9 +72,13 @@ class Stash(wiring.Component):
         m = Module()
         live = Cat(self.slots[i].state != EntryState.INVALID for i in range(self._n))
         if self._p.stash:
+            entry = self.write.entry.as_value()
             for i in range(self._n):
-                with m.If(self.write.en[i]):
-                    m.d.sync += self.slots[i].eq(self.write.entry)
+                slot = self.slots[i].as_value()
+                for k in range(self._p.entry_parts):
+                    part = slice(k * ENTRY_PART, (k + 1) * ENTRY_PART)
+                    with m.If(self.write.en[k][i]):
+                        m.d.sync += slot[part].eq(entry[part])
             free_any, free_slot = lowest(m, ~live, name="free")
             m.d.comb += [
                 self.free_any.eq(free_any),

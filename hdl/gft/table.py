@@ -13,7 +13,7 @@ from ..wire import FLOW_KEY
 from .aging import AgingScan, expired, expiry_window
 from .bucket import Placement, lowest
 from .compare import KeyCompare
-from .layouts import STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus
+from .layouts import ENTRY_PART, STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus
 from .queue import Queue, Skid
 from .relocate import Relocator
 from .stash import Stash
@@ -622,11 +622,10 @@ class GlobalFlowTable(wiring.Component):
             # `plan.free` of a way, and `ret_pick` (the candidate a free of a way takes, in the
             # sub-table it frees, one-hot).
             "free_way": 1, "ret_pick": S,
-            # The stash slots the op takes (frees, or returns into the freed way) and writes
-            # (those, or the one it updates), one-hot, if it is still valid at D: so the slot
-            # enables, each in front of 437 flip-flops, and `taken`, in front of the
-            # candidates of the op two behind at M, are one LUT from flip-flops.
-            "takes": S, "writes": S,
+            # The stash slots the op takes (frees, or returns into the freed way), one-hot, if
+            # it is still valid at D: `taken`, in front of the candidates of the op two behind
+            # at M, is one LUT from flip-flops. (The slots it writes go to `s_write`.)
+            "takes": S,
             "now": p.timestamp_bits,
         })
         plan_layout = data.StructLayout({
@@ -737,7 +736,7 @@ class GlobalFlowTable(wiring.Component):
         w_src = Cat(nxt.new, nxt.upd,
                     *(ret_way & (in2_c == n) & (uses_second[n] == second)
                       for n in range(2) for second in range(2)))
-        w_chunks = range(0, p.entry.size, 64)
+        w_chunks = range(0, p.entry.size, ENTRY_PART)
         w_src_d = register_copies(m, w_src, len(w_chunks), name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
@@ -746,8 +745,15 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [
             d.ret_pick.eq(ret_pick_c),
             d.takes.eq(takes_c),
-            d.writes.eq(takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0)),
         ]
+        # The stash slots the op writes at D (those it takes, or the one it updates), one-hot,
+        # zero unless it reaches D: a copy per 64-bit part of the entry, each by that part of
+        # the slots (their 437 flip-flops spread over the die with the compare and the selects
+        # that read them). With D's `valid` and one set of flags behind one LUT, these enables
+        # were the table's most common failing endpoints (5.4k of 12k at 1680396).
+        s_write = register_copies(
+            m, Mux(s4.valid & ~cancel[4], takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0), 0),
+            p.entry_parts, name="s_write")
 
         # --- D: commit -----------------------------------------------------------------------
 
@@ -786,8 +792,7 @@ class GlobalFlowTable(wiring.Component):
         w_entry = Signal(p.entry)
         set_full = Signal()          # write the bucket's full bit...
         full_value = Signal()        # ... with this value
-        s_write = Signal(S)          # one-hot
-        s_entry = Signal(p.entry)
+        s_entry = Signal(p.entry)    # what the op writes into a stash slot
         push = Signal()
         status = Signal(GftStatus)
         found = Signal()
@@ -826,7 +831,6 @@ class GlobalFlowTable(wiring.Component):
             # `use_second` at C; an update of a stash entry writes it back in place. (While the
             # Relocator answers, nothing is valid here: its stash insert is OR-ed in.)
             taken.eq(Mux(v, d.takes, 0)),
-            s_write.eq(Mux(v, d.writes, 0) | reloc.stash_write.en),
             # A slot taken is freed by its state alone: zeroing the whole entry made the
             # decision (`plan.upd`) a synchronous reset of every slot's 437 flip-flops.
             s_entry.eq(updated),
@@ -866,8 +870,6 @@ class GlobalFlowTable(wiring.Component):
                 count["insert_failures"].eq(~inserted),
                 occ_up.eq(inserted),
             ]
-            with m.If(reloc.stash_write.en.any()):
-                m.d.comb += s_entry.eq(reloc.stash_write.entry)
 
         # RAM writes: one way of one bucket per cycle from D or the Relocator (every way of a
         # bucket while clearing), decided here and registered in `wq`, which drives the write
@@ -944,8 +946,16 @@ class GlobalFlowTable(wiring.Component):
 
         m.d.sync += s0.maybe_slow.eq(head_valid & Mux(skid.rd, maybe_slow(1), maybe_slow(0)))
 
-        # Stash writes.
-        m.d.comb += [st.write.en.eq(s_write), st.write.entry.eq(s_entry)]
+        # Stash writes: the op's at D, or the Relocator's insert (only while nothing is
+        # valid at D), each part steered by its own copies of the enables.
+        for k, (ours, theirs) in enumerate(zip(s_write, reloc.stash_write.en)):
+            part = slice(k * ENTRY_PART, (k + 1) * ENTRY_PART)
+            m.d.comb += [
+                st.write.en[k].eq(ours | theirs),
+                st.write.entry.as_value()[part].eq(Mux(
+                    theirs.any(), reloc.stash_write.entry.as_value()[part],
+                    s_entry.as_value()[part])),
+            ]
 
         # Responses.
         resp = resp_q.i.payload
