@@ -24,9 +24,6 @@ __all__ = ["GlobalFlowTable"]
 
 _V4_MAPPED = 0xFFFF  # address bits [127:32] of an IPv4-mapped address
 
-# The entry fields a hit's response or update needs (see the select at C).
-_HIT_FIELDS = ("state", "fid", "timestamp", "aware", "counter", "predict")
-
 
 class GlobalFlowTable(wiring.Component):
     """The GFT: lookup, lookup-or-reserve, masked update and delete by full flow key, one
@@ -450,13 +447,19 @@ class GlobalFlowTable(wiring.Component):
         # transparent): the way written is forwarded into the registered bucket instead.
         wq = Signal(data.StructLayout({"en": data.ArrayLayout(W, 2),
                                        "addr": data.ArrayLayout(IB, 2), "entry": p.entry}))
-        fwd_en = Signal(data.ArrayLayout(W, 2))
+        # The forwarding select in a register copy per 64-bit part of the entry: each way's
+        # 437 bits spread over the block RAMs that hold it, and one flip-flop per way reached
+        # them all (1.2k failing endpoints at 9b345fb).
         fwd_entry = Signal(p.entry)
         m.d.sync += fwd_entry.eq(wq.entry)
         for s in range(2):
-            m.d.sync += fwd_en[s].eq(Mux(rd_addr[s][0] == wq.addr[s], wq.en[s], 0))
-            m.d.sync += [words[s][w].eq(Mux(fwd_en[s][w], fwd_entry, rd[s][w].data))
-                         for w in range(W)]
+            fwd_en = register_copies(m, Mux(rd_addr[s][0] == wq.addr[s], wq.en[s], 0),
+                                     p.entry_parts, name=f"fwd_en{s}")
+            for w in range(W):
+                m.d.sync += words[s][w].eq(Cat(
+                    Mux(en[w], fwd_entry.as_value()[k * ENTRY_PART:(k + 1) * ENTRY_PART],
+                        rd[s][w].data.as_value()[k * ENTRY_PART:(k + 1) * ENTRY_PART])
+                    for k, en in enumerate(fwd_en)))
 
         b_storable, b_key = self._stored_key(s2.req.key)
         # 64-bit slices: four LUT levels here at B, where there is room, and a six-input AND
@@ -562,27 +565,46 @@ class GlobalFlowTable(wiring.Component):
         c_extra = data.StructLayout({
             "old": 1,       # aging: something to free
             "hit": 1, "place_loc": p.location,
-            "pick": 2 * W + S, "scan_pick": 2 * W + S,
+            "pick": 2 * W + S,
             "now": p.timestamp_bits,
             "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
             "refuse": 1,
-            "words": data.ArrayLayout(p.bucket, 2),
-            # Stash-return candidates of each candidate bucket: the lowest two live slots that
-            # name it, once the op now at D has taken its slot (one-hot).
-            "ret_first": data.ArrayLayout(S, 2), "ret_second": data.ArrayLayout(S, 2),
+            # Of each way, only the fields a hit answers with or updates (99 of 437 bits).
+            "words": data.ArrayLayout(data.ArrayLayout(p.fields, W), 2),
+            # The key and buckets of the entry an aging step examines, for its report.
+            "aged": data.StructLayout({"key": p.key, "i1": IB, "i2": IB}),
+            # Stash-return candidates of the bucket the op would free (a hit's, or the one the
+            # aging step examines): the lowest two live slots that name it, once the op now at
+            # D has taken its slot (one-hot).
+            "ret_first": S, "ret_second": S,
         })
         c = Signal(c_extra, name="c_extra")
+        in2_m = Mux(s3.scan, s3.t2, match[W:2 * W].any())     # the sub-table a free frees
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
             c.hit.eq(match.any()),
             c.place_loc.stash.eq(0), c.place_loc.way.eq(place_m.way),
             c.place_loc.bucket.eq(global_bucket(place_m.second,
                                                 Mux(place_m.second, s3.i2, s3.i1))),
-            c.pick.eq(Mux(s3.scan, scan_pick, match)), c.scan_pick.eq(scan_pick),
+            c.pick.eq(Mux(s3.scan, scan_pick, match)),
             c.now.eq(mx.now), c.place.eq(mx.place), c.refuse.eq(mx.refuse),
-            c.words.eq(mx.words),
-            *(c.ret_first[n].eq(first_one(mx.probe[n] & ~taken)) for n in range(2)),
-            *(c.ret_second[n].eq(second_one(mx.probe[n] & ~taken)) for n in range(2)),
+            *(c.words[n // W][n % W][name].eq(mx.words[n // W][n % W][name])
+              for n in range(2 * W) for name, _ in p.fields),
+            # Selected here, a stage early, by the aging step's pick (from flip-flops: the
+            # expired ways judged at B): so the bucket words' keys (2.5k bits) stop at M, and
+            # C selects only a hit's fields. A hit's key and buckets are the request's. (A
+            # stash slot an aging step examines cannot change before its commit: see the
+            # hazard notes.)
+            *(c.aged[name].eq(select(scan_pick, [
+                (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W])[name]
+                for n in range(2 * W + S)])) for name in ("key", "i1", "i2")),
+            # Both sub-tables' candidates are found from flip-flops, and the one freed chosen
+            # after, by the hit's sub-table (one OR of four `match` bits, beside `hit`'s):
+            # so C selects two entries from the stash instead of four.
+            c.ret_first.eq(Mux(in2_m, first_one(mx.probe[1] & ~taken),
+                               first_one(mx.probe[0] & ~taken))),
+            c.ret_second.eq(Mux(in2_m, second_one(mx.probe[1] & ~taken),
+                                second_one(mx.probe[0] & ~taken))),
         ]
 
         # --- C: selection, stash-return candidates, and the plan for D -----------------------
@@ -601,24 +623,21 @@ class GlobalFlowTable(wiring.Component):
                    for n in range(2 * W + S)]
         pick = c.pick
 
-        # Stash return: the lowest live slot naming the freed bucket, for either sub-table (the
-        # freed one is known only at the end of this stage), with its contents. The candidates
-        # were found at M, minus the slots the ops then at D took; the op at D now may take the
-        # first at this edge (it frees at most one slot), so the second goes on too, and
-        # `use_second` says whether the first was taken (it steers `ret_pick` and `w_src`,
-        # registered). No slot becomes live meanwhile: only
-        # the Relocator inserts, with the pipeline empty.
+        # Stash return: the lowest live slot naming the freed bucket, with its contents. The
+        # candidates were found at M, minus the slots the ops then at D took; the op at D now
+        # may take the first at this edge (it frees at most one slot), so the second goes on
+        # too, and `use_second` says whether the first was taken (it steers `ret_pick` and
+        # `w_src`, registered). No slot becomes live meanwhile: only the Relocator inserts,
+        # with the pipeline empty.
         slots = [st.slots[j].as_value() for j in range(S)]
-        ret = [(c.ret_first[n], c.ret_second[n]) for n in range(2)]
 
         d_extra = data.StructLayout({
             "in_stash": 1, "way": p.way_bits,
             # Hit entry's fields (not its key or buckets); for aging, the whole entry to free.
             "sel": p.entry,
             "old": 1,               # aging: something to free
-            # Stash-return candidates of each sub-table's bucket, one-hot, with contents.
-            "ret": data.ArrayLayout(data.StructLayout({
-                "first_entry": p.entry, "second_entry": p.entry}), 2),
+            # The contents of the two stash-return candidates of the freed bucket.
+            "ret": data.StructLayout({"first_entry": p.entry, "second_entry": p.entry}),
             # `plan.free` of a way, and `ret_pick` (the candidate a free of a way takes, in the
             # sub-table it frees, one-hot).
             "free_way": 1, "ret_pick": S,
@@ -710,32 +729,25 @@ class GlobalFlowTable(wiring.Component):
             d.in_stash.eq(in_stash_c),
             d.way.eq(way_c),
             d.old.eq(nxt.free & s4.scan),
-            *(d.sel[name].eq(select(pick if name in _HIT_FIELDS else c.scan_pick,
-                                    [source[name] for source in sources]))
-              for name, _ in p.entry),
+            *(d.sel[name].eq(select(pick, [source[name] for source in sources]))
+              for name, _ in p.fields),
+            *(d.sel[name].eq(c.aged[name]) for name in ("key", "i1", "i2")),
             d.now.eq(c.now),
         ]
         m.d.sync += d.free_way.eq(nxt.free & ~in_stash_c)
-        picks = []
-        uses_second = []
-        for n, (first_oh, second_oh) in enumerate(ret):
-            use_second = (first_oh & taken).any()
-            uses_second.append(use_second)
-            picks.append(Mux(use_second, second_oh, first_oh))
-            m.d.sync += [
-                d.ret[n].first_entry.eq(select(first_oh, slots)),
-                d.ret[n].second_entry.eq(select(second_oh, slots)),
-            ]
-        ret_pick_c = Mux(in2_c, picks[1], picks[0])
-        # What the RAM write at D takes (the new entry, the updated one, or one of the four
+        use_second = (c.ret_first & taken).any()
+        ret_pick_c = Mux(use_second, c.ret_second, c.ret_first)
+        m.d.sync += [
+            d.ret.first_entry.eq(select(c.ret_first, slots)),
+            d.ret.second_entry.eq(select(c.ret_second, slots)),
+        ]
+        # What the RAM write at D takes (the new entry, the updated one, or one of the two
         # stash-return candidates), one-hot, in a copy per 64 bits of the entry: the write
         # register `wq` spreads over the die with the RAMs it feeds, and a select worked out
         # at D from the plan reached all 437 of its bits through one LUT (10 ns of wire).
         # A free without a stash return picks a first candidate that is empty: zero, INVALID.
         ret_way = nxt.free & ~in_stash_c
-        w_src = Cat(nxt.new, nxt.upd,
-                    *(ret_way & (in2_c == n) & (uses_second[n] == second)
-                      for n in range(2) for second in range(2)))
+        w_src = Cat(nxt.new, nxt.upd, ret_way & ~use_second, ret_way & use_second)
         w_chunks = range(0, p.entry.size, ENTRY_PART)
         w_src_d = register_copies(m, w_src, len(w_chunks), name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
@@ -751,9 +763,15 @@ class GlobalFlowTable(wiring.Component):
         # the slots (their 437 flip-flops spread over the die with the compare and the selects
         # that read them). With D's `valid` and one set of flags behind one LUT, these enables
         # were the table's most common failing endpoints (5.4k of 12k at 1680396).
-        s_write = register_copies(
-            m, Mux(s4.valid & ~cancel[4], takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0), 0),
-            p.entry_parts, name="s_write")
+        # An aging step writes a slot only to free it, and a slot's state alone says whether
+        # it is live: so only the part that holds `state` takes a step's write, and only that
+        # part's copy waits for the step's cancel (the issue decision, which reached all seven
+        # copies across the die at 9b345fb: 18.25 ns at placement).
+        writes_c = takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0)
+        state_part = p.entry["state"].offset // ENTRY_PART
+        s_write = [register_copies(
+            m, Mux(s4.valid & Mux(k == state_part, ~cancel[4], ~s4.scan), writes_c, 0), 1,
+            name=f"s_write{k}")[0] for k in range(p.entry_parts)]
 
         # --- D: commit -----------------------------------------------------------------------
 
@@ -822,8 +840,7 @@ class GlobalFlowTable(wiring.Component):
             w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
             w_entry.eq(Cat(select(w_src_d[k], [
                 source.as_value()[lo:lo + 64] for source in (
-                    new_entry, updated, d.ret[0].first_entry, d.ret[0].second_entry,
-                    d.ret[1].first_entry, d.ret[1].second_entry)])
+                    new_entry, updated, d.ret.first_entry, d.ret.second_entry)])
                 for k, lo in enumerate(w_chunks))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
