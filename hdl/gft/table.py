@@ -66,14 +66,18 @@ class GlobalFlowTable(wiring.Component):
         entry (:class:`~hdl.gft.bucket.Placement`) and refusal are judged.
     M (match)
         Second half of the compare; whether it hit and the one-hot pick (a key is stored at
-        most once), or the aging step's, registered; of the slots the probe found, the
-        lowest two per bucket, minus those the ops then at D take, become one-hot
-        stash-return candidates. So C starts from flip-flops.
+        most once), or the aging step's, registered; of the slots the probe found naming
+        the bucket the op would free (the hit's sub-table, or the one the aging step
+        examines), the lowest two, minus those the ops then at D take, become one-hot
+        stash-return candidates; the key and buckets an aging step reports are selected.
+        So C starts from flip-flops, and only a hit's fields (99 of an entry's 437 bits)
+        travel from M to C.
     C
         The picked entry's location (priority encoders) and fields (one-hot AND-OR); the
-        stash-return candidate (the second one when the op one ahead takes the first at its
-        commit: a registered flag says so); and the whole decision (status, which write,
-        where, which counters), registered as a *plan*.
+        two stash-return candidates' contents, and which one a free returns (the second
+        when the op one ahead takes the first at its commit: a registered flag says so);
+        and the whole decision (status, which write, where, which counters), registered as
+        a *plan*.
     D (commit)
         Every state change of the op at one clock edge, steered by the registered plan:
         stash write (one-hot slot enables), *full* bit, counters, the response into an 8-deep
@@ -552,7 +556,7 @@ class GlobalFlowTable(wiring.Component):
         # at most one bit set; an aging step picks its first expired way, or its stash slot.
         # Only the fields a response or an update needs follow the match: a hit's key and
         # buckets are the request's, so the key (three quarters of an entry) and the buckets
-        # are selected for an aging report only, by `scan_pick`.
+        # are selected for an aging report only, by `scan_pick`, here at M.
         old_oh = first_one(mx.old)
         scan_pick = Signal(2 * W + S)
         with m.If(s3.scan_stash):
