@@ -207,10 +207,16 @@ class FlowHash(wiring.Component):
     def tag_width(self):
         return self._tag_width
 
-    TAG_READ_AHEAD = 3
+    TAG_READ_AHEAD = 4
     """Tags read ahead of their hashes (see ``elaborate``): a read issued when a delivery
-    frees a place reaches the queue's head 3 cycles after that delivery, so 3 sustain one
-    hash per clock (with 2 the head runs dry and a hash would leave with a wrong tag)."""
+    frees a place reaches the queue's head 4 cycles after that delivery (the block RAM's
+    output is registered once more), so 4 sustain one hash per clock (with 3 the head runs
+    dry and a hash would leave with a wrong tag)."""
+
+    TAG_READ_STAGES = 2
+    """Registers from the tag ring's read address to the read-ahead queue: the ring's block
+    RAMs (a dozen for the GFT's 420-bit tags) span the die, and their outputs went straight
+    into the queue's LUT RAM (11 ns of wire at placement in the full GFT at 7cba390)."""
 
     @property
     def latency(self):
@@ -248,7 +254,7 @@ class FlowHash(wiring.Component):
             # when a read is issued (tags written and unread, room in the queue: flip-flops
             # too), not ``head + deliver``: the consumer's ready through an adder to the
             # address of a dozen block RAMs spread across the die was the flow engine's
-            # slowest path at placement. A tag is in the queue 4 cycles after its key was
+            # slowest path at placement. A tag is in the queue 5 cycles after its key was
             # accepted, long before its hash; the queue refills one tag per clock behind
             # ``deliver`` (see TAG_READ_AHEAD), so its head is valid whenever
             # ``o_stream.valid`` is.
@@ -265,7 +271,8 @@ class FlowHash(wiring.Component):
             tag_r = tags.read_port()
             ahead = m.submodules.tag_read = ReadAhead(shape=self._tag_width,
                                                       depth=self.TAG_READ_AHEAD,
-                                                      capacity=self.capacity)
+                                                      capacity=self.capacity,
+                                                      stages=self.TAG_READ_STAGES)
             tail = Signal(range(depth))
             rd = Signal(range(depth))
             # A tag counts as unread a cycle after it was written (``written``, a flip-flop):
