@@ -444,6 +444,26 @@ def test_placed_paths_rank_distance_and_leave_out_ports_and_constants():
     assert "X41/Y1" in text and text.splitlines()[0].endswith("b2")
 
 
+def test_failing_endpoints_are_counted_by_the_blocks_their_paths_start_and_end_in():
+    from hdl.fpga.placed import block_of, failing
+    assert block_of("stash.slots[3].i1_TRELLIS_FF_Q_4") == "stash"
+    assert block_of("c_extra_TRELLIS_FF_Q_12") == "c_extra"
+    assert block_of("rd_addr[1]_copy0_TRELLIS_FF_Q") == "rd_addr[]_copy0"
+    cells = {
+        # A register in `ctl` reaching two bits of `far` 60 tiles away, through one LUT.
+        "ctl.en_TRELLIS_FF_Q": _pff((1, 1), 900, 10),
+        "ctl.en_LUT4_Z": _comb((30, 1), [10], 11),
+        "far.x_TRELLIS_FF_Q": _pff((61, 1), 11, 20), "far.x_TRELLIS_FF_Q_1": _pff((61, 1), 11, 21),
+        # A short path inside `near`, and one from `near` to `far`.
+        "near.a_TRELLIS_FF_Q": _pff((2, 2), 901, 30), "near.b_TRELLIS_FF_Q": _pff((2, 2), 30, 31),
+        "far.y_TRELLIS_FF_Q": _pff((62, 2), 31, 32),
+    }
+    groups, timed = failing(_placed(cells), 3.0)
+    assert timed == 4       # the register inputs fed by registers (not the two fed by ports)
+    assert groups == {("ctl", "far"): 2, ("near", "far"): 1}
+    assert failing(_placed(cells), 100.0)[0] == {}
+
+
 def test_placement_only_runs_keep_the_placed_netlist():
     target = Target(route=False)
     command = nextpnr_command("nextpnr", "n.json", target, report_path="r.json",

@@ -14,15 +14,18 @@ against nextpnr's 15.47 ns, and the framer's at 8.6 against 6.6 ns; 0.085 ns bri
 15.70 and 6.62 ns (within 2 %). Unlike the quick estimate of :mod:`hdl.fpga.depth` it knows
 distance: which arcs cross the die, and that is what limits the full designs.
 
-Run ``python -m hdl.fpga.placed build/synth/<name>/placed.json``.
+Run ``python -m hdl.fpga.placed build/synth/<name>/placed.json`` (the slowest paths), or with
+``--failing 8`` (the endpoints that miss 8 ns, counted by the blocks they start and end in).
 """
 
 import argparse
+import collections
 import json
+import re
 import sys
 
 
-__all__ = ["analyse", "arc_delay", "format_report", "main"]
+__all__ = ["analyse", "arc_delay", "block_of", "failing", "format_report", "main"]
 
 
 UNIT = 0.085                  # ns per unit of predictDelay's distance, fitted (see above)
@@ -92,6 +95,60 @@ def analyse(placed, *, count=20):
     """The ``count`` slowest endpoints of a placed netlist (nextpnr ``--write`` JSON, loaded),
     each ``(arrival_ns, [(arrival_ns, wire_ns into the cell, cell type, cell name, (x, y, site)),
     ...])``, the endpoint last."""
+    cells, where, endpoints, arrival, via = _timed(placed)
+    report, seen = [], set()
+    for total, last_wire, name, port, source in endpoints:
+        stem = name.split("_TRELLIS_FF")[0].split("$")[0]
+        if stem in seen:
+            continue
+        seen.add(stem)
+        rows, node = [], source
+        while node is not None:
+            previous = via.get(node)       # (driving output, the wire from it) or None
+            rows.append((round(arrival[node], 2), round(previous[1], 2) if previous else 0.0,
+                         cells[node[0]]["type"], node[0], where[node[0]]))
+            node = previous[0] if previous else None
+        rows.reverse()
+        rows.append((round(total, 2), round(last_wire, 2), f"{cells[name]['type']}.{port}", name,
+                     where[name]))
+        report.append((round(total, 2), rows))
+        if len(report) == count:
+            break
+    return report
+
+
+def block_of(cell_name):
+    """The block a cell belongs to, from the name Yosys gave it: the first part of a
+    hierarchical name (``stash.slots[3].i1_TRELLIS_FF_Q_4`` -> ``stash``), else the signal
+    it is named after (``c_extra_TRELLIS_FF_Q_12`` -> ``c_extra``), array indexes as ``[]``."""
+    name = cell_name.split("$")[0]
+    parts = name.split(".")
+    block = parts[0] if len(parts) > 1 else re.sub(r"_(TRELLIS|LUT4|CCU2|PFUMX|L6MUX).*", "",
+                                                    name)
+    return re.sub(r"\[\d+\]", "[]", block) or "-"
+
+
+def failing(placed, period_ns):
+    """Endpoints (each bit of each register, RAM or LUT-RAM input) whose arrival exceeds
+    ``period_ns``, counted by ``(block of the path's first register, block of the endpoint)``:
+    a :class:`collections.Counter`, and the number of endpoints timed. Where the failing
+    endpoints come from says which fanout to cut: the slack histogram only counts them."""
+    _, _, endpoints, _, via = _timed(placed)
+
+    def start(node):
+        while via.get(node) is not None:
+            node = via[node][0]
+        return node[0]
+
+    groups = collections.Counter((block_of(start(source)), block_of(name))
+                                 for total, _, name, _, source in endpoints if total > period_ns)
+    return groups, len(endpoints)
+
+
+def _timed(placed):
+    """``(cells, where, endpoints, arrival, via)``: every endpoint of a placed netlist as
+    ``(arrival_ns, last wire_ns, cell, port, driving output)``, slowest first, with the
+    arrival at each combinational output and the input it came through."""
     module = next(iter(placed["modules"].values()))
     cells = module["cells"]
     where = {name: _location(cell) for name, cell in cells.items()}
@@ -161,26 +218,7 @@ def analyse(placed, *, count=20):
                 if got is not None:
                     endpoints.append((got[0] + SETUP, got[1], name, port, got[2]))
     endpoints.sort(key=lambda e: -e[0])
-
-    report, seen = [], set()
-    for total, last_wire, name, port, source in endpoints:
-        stem = name.split("_TRELLIS_FF")[0].split("$")[0]
-        if stem in seen:
-            continue
-        seen.add(stem)
-        rows, node = [], source
-        while node is not None:
-            previous = via.get(node)       # (driving output, the wire from it) or None
-            rows.append((round(arrival[node], 2), round(previous[1], 2) if previous else 0.0,
-                         cells[node[0]]["type"], node[0], where[node[0]]))
-            node = previous[0] if previous else None
-        rows.reverse()
-        rows.append((round(total, 2), round(last_wire, 2), f"{cells[name]['type']}.{port}", name,
-                     where[name]))
-        report.append((round(total, 2), rows))
-        if len(report) == count:
-            break
-    return report
+    return cells, where, endpoints, arrival, via
 
 
 def format_report(report):
@@ -199,11 +237,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hdl.fpga.placed",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("placed", help="placed netlist (build/synth/<name>/placed.json)")
-    parser.add_argument("--count", type=int, default=20, help="endpoints to show")
+    parser.add_argument("--count", type=int, default=20, help="endpoints (or groups) to show")
+    parser.add_argument("--failing", type=float, metavar="NS",
+                        help="count the endpoints slower than NS by first and last block instead")
     args = parser.parse_args(argv)
     with open(args.placed) as file:
         placed = json.load(file)
-    print(format_report(analyse(placed, count=args.count)), end="")
+    if args.failing is None:
+        print(format_report(analyse(placed, count=args.count)), end="")
+        return 0
+    groups, timed = failing(placed, args.failing)
+    print(f"{sum(groups.values())} of {timed} endpoints slower than {args.failing} ns")
+    for (first, last), n in groups.most_common(args.count):
+        print(f"{n:8d}  {first} -> {last}")
     return 0
 
 
