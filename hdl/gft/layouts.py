@@ -6,7 +6,7 @@ here, and the host-side helpers (:mod:`sim.model.gft_ops`) pack and unpack the s
 the layouts below, so the hardware, the model and the benches cannot drift apart.
 """
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import Value, unsigned
 from amaranth.lib import data, enum
 
 from ..wire import FID, FLOW_KEY
@@ -14,7 +14,8 @@ from ..wire import FID, FLOW_KEY
 
 __all__ = [
     "EntryState", "GftOp", "GftStatus", "FID_BITS", "AWARE_BITS", "COUNTER_BITS",
-    "UPDATE_MASK", "IPV4_KEY", "STAT_COUNTERS", "ENTRY_PART", "GftParams",
+    "UPDATE_MASK", "IPV4_KEY", "STAT_COUNTERS", "ENTRY_PART", "entry_part",
+    "GftParams",
 ]
 
 
@@ -69,6 +70,11 @@ COUNTER_BITS = 16       # counter ids are 16 bits on the wire (COUNTER_RECORD.co
 # Bits of an entry behind one copy of a wide write's controls: the entry's registers spread
 # over the die with their readers, and one flip-flop cannot sit near all 437 of its loads.
 ENTRY_PART = 64
+
+
+def entry_part(value, k):
+    """Bits ``64k`` up to ``64k + 63`` of an entry (or of any value laid out as one)."""
+    return Value.cast(value)[k * ENTRY_PART:(k + 1) * ENTRY_PART]
 
 UPDATE_MASK = data.StructLayout({
     "fid": 1, "state": 1, "aware": 1, "counter": 1, "predict": 1, "touch": 1,

@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .bucket import lowest, popcount
-from .layouts import ENTRY_PART, EntryState
+from .layouts import EntryState, entry_part
 
 
 __all__ = ["Stash"]
@@ -27,7 +27,7 @@ class Stash(wiring.Component):
     ------------------------
     ``write`` lands at the next clock edge; every other output is combinational from the
     slot registers. No backpressure. The write enable is one-hot per slot, not a slot number,
-    and comes once per 64-bit part of the entry (:data:`~hdl.gft.layouts.ENTRY_PART`): a
+    and comes once per 64-bit part of the entry (:func:`~hdl.gft.layouts.entry_part`): a
     slot's 437 flip-flops spread over the die with their readers (the compare beside each
     RAM, the selects at C), so the writer gives each part its own register copy of the
     enable, placed by that part's flip-flops, instead of one enable behind the commit logic
@@ -72,13 +72,11 @@ class Stash(wiring.Component):
         m = Module()
         live = Cat(self.slots[i].state != EntryState.INVALID for i in range(self._n))
         if self._p.stash:
-            entry = self.write.entry.as_value()
             for i in range(self._n):
-                slot = self.slots[i].as_value()
                 for k in range(self._p.entry_parts):
-                    part = slice(k * ENTRY_PART, (k + 1) * ENTRY_PART)
                     with m.If(self.write.en[k][i]):
-                        m.d.sync += slot[part].eq(entry[part])
+                        m.d.sync += entry_part(self.slots[i], k).eq(
+                            entry_part(self.write.entry, k))
             free_any, free_slot = lowest(m, ~live, name="free")
             m.d.comb += [
                 self.free_any.eq(free_any),

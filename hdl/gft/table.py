@@ -13,7 +13,8 @@ from ..wire import FLOW_KEY
 from .aging import AgingScan, expired, expiry_window
 from .bucket import Placement, lowest
 from .compare import KeyCompare
-from .layouts import ENTRY_PART, STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus
+from .layouts import (ENTRY_PART, STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus,
+                      entry_part)
 from .queue import Queue, Skid
 from .relocate import Relocator
 from .stash import Stash
@@ -461,8 +462,7 @@ class GlobalFlowTable(wiring.Component):
                                      p.entry_parts, name=f"fwd_en{s}")
             for w in range(W):
                 m.d.sync += words[s][w].eq(Cat(
-                    Mux(en[w], fwd_entry.as_value()[k * ENTRY_PART:(k + 1) * ENTRY_PART],
-                        rd[s][w].data.as_value()[k * ENTRY_PART:(k + 1) * ENTRY_PART])
+                    Mux(en[w], entry_part(fwd_entry, k), entry_part(rd[s][w].data, k))
                     for k, en in enumerate(fwd_en)))
 
         b_storable, b_key = self._stored_key(s2.req.key)
@@ -752,8 +752,7 @@ class GlobalFlowTable(wiring.Component):
         # A free without a stash return picks a first candidate that is empty: zero, INVALID.
         ret_way = nxt.free & ~in_stash_c
         w_src = Cat(nxt.new, nxt.upd, ret_way & ~use_second, ret_way & use_second)
-        w_chunks = range(0, p.entry.size, ENTRY_PART)
-        w_src_d = register_copies(m, w_src, len(w_chunks), name="w_src")
+        w_src_d = register_copies(m, w_src, p.entry_parts, name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
         m.d.comb += takes_c.eq(Mux(nxt.free & in_stash_c, slot_oh_c, 0) |
@@ -842,10 +841,10 @@ class GlobalFlowTable(wiring.Component):
             count["stash_returns"].eq(free_way & ret_any),
             w_en.eq(free_way | (v & plan.new) | (v & plan.upd & ~d.in_stash)),
             w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
-            w_entry.eq(Cat(select(w_src_d[k], [
-                source.as_value()[lo:lo + 64] for source in (
+            w_entry.eq(Cat(select(copy, [
+                entry_part(source, k) for source in (
                     new_entry, updated, d.ret.first_entry, d.ret.second_entry)])
-                for k, lo in enumerate(w_chunks))),
+                for k, copy in enumerate(w_src_d))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
             # The slot a free takes (its own, or the one returned into the freed way), as in
@@ -970,12 +969,10 @@ class GlobalFlowTable(wiring.Component):
         # Stash writes: the op's at D, or the Relocator's insert (only while nothing is
         # valid at D), each part steered by its own copies of the enables.
         for k, (ours, theirs) in enumerate(zip(s_write, reloc.stash_write.en)):
-            part = slice(k * ENTRY_PART, (k + 1) * ENTRY_PART)
             m.d.comb += [
                 st.write.en[k].eq(ours | theirs),
-                st.write.entry.as_value()[part].eq(Mux(
-                    theirs.any(), reloc.stash_write.entry.as_value()[part],
-                    s_entry.as_value()[part])),
+                entry_part(st.write.entry, k).eq(Mux(
+                    theirs.any(), entry_part(reloc.stash_write.entry, k), entry_part(s_entry, k))),
             ]
 
         # Responses.
