@@ -84,6 +84,10 @@ class Relocator(wiring.Component):
         slots, set only in the cycle of ``done``, in a register copy per 64-bit part of the
         entry (:func:`~hdl.fanout.register_copies`): each copy sits by the part of the slots
         it enables, across the die from the others (one LUT from flip-flops in the table).
+    stash_writes : ``Out(params.entry_parts)``
+        Bit ``k`` is ``stash_write.en[k].any()``, from a flip-flop of its own: the table
+        steers part ``k`` of the stash's write data by it, and an OR of the enables in front
+        of that select reached the slots' flip-flops across the die.
 
     Parameters
     ----------
@@ -121,6 +125,7 @@ class Relocator(wiring.Component):
             "stash_free_any": In(1),
             "stash_free_slot": In(p.slot_bits),
             "stash_write": Out(p.stash_write),
+            "stash_writes": Out(p.entry_parts),
         })
 
     def elaborate(self, platform):
@@ -145,6 +150,8 @@ class Relocator(wiring.Component):
                      self.stash_write.entry.eq(stash_write.entry)]
         en_copies = register_copies(m, stash_write.en, p.entry_parts, name="stash_en")
         m.d.comb += [self.stash_write.en[k].eq(en) for k, en in enumerate(en_copies)]
+        any_copies = register_copies(m, stash_write.en.any(), p.entry_parts, name="stash_any")
+        m.d.comb += [self.stash_writes[k].eq(any_) for k, any_ in enumerate(any_copies)]
         # The entries written are not zeroed when nothing is written (the enables say that):
         # Yosys makes `Mux(state, x, 0)` in front of a flip-flop its synchronous reset, and a
         # state decode then drove the reset of 437 flip-flops each across the die. The RAM
