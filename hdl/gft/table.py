@@ -577,13 +577,27 @@ class GlobalFlowTable(wiring.Component):
             "words": data.ArrayLayout(data.ArrayLayout(p.fields, W), 2),
             # The key and buckets of the entry an aging step examines, for its report.
             "aged": data.StructLayout({"key": p.key, "i1": IB, "i2": IB}),
-            # Stash-return candidates of the bucket the op would free (a hit's, or the one the
-            # aging step examines): the lowest two live slots that name it, once the op now at
-            # D has taken its slot (one-hot).
-            "ret_first": S, "ret_second": S,
         })
         c = Signal(c_extra, name="c_extra")
-        in2_m = Mux(s3.scan, s3.t2, match[W:2 * W].any())     # the sub-table a free frees
+        # Stash-return candidates of the bucket the op would free (a hit's, or the one the
+        # aging step examines): in each sub-table, the lowest two live slots that name the
+        # op's bucket there, once the op now at D has taken its slot (one-hot), found from
+        # flip-flops; and the sub-table freed (`in2`: the hit's, one OR of four `match`
+        # bits beside `hit`'s). The choice between the sub-tables is made at C, after the
+        # flip-flops: in front of them it put the compare's gathering across the die (the
+        # partials, `match`, the OR) before a mux into 16 flip-flops (18.85 ns at a13292a).
+        # A copy per 64-bit part of the entry steers that part's select of the two returned
+        # entries at C (each select bit reaches 437 bits of the slots, spread over the die:
+        # 445 failing endpoints at a13292a), and one more copy the decision at C.
+        ret_layout = data.StructLayout({"in2": 1, "first": data.ArrayLayout(S, 2),
+                                        "second": data.ArrayLayout(S, 2)})
+        ret_m = Signal(ret_layout)
+        m.d.comb += [
+            ret_m.in2.eq(Mux(s3.scan, s3.t2, match[W:2 * W].any())),
+            *(ret_m.first[t].eq(first_one(mx.probe[t] & ~taken)) for t in range(2)),
+            *(ret_m.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
+        ]
+        *ret_parts, ret_c = register_copies(m, ret_m, p.entry_parts + 1, name="c_ret")
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
             c.hit.eq(match.any()),
@@ -602,13 +616,6 @@ class GlobalFlowTable(wiring.Component):
             *(c.aged[name].eq(select(scan_pick, [
                 (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W])[name]
                 for n in range(2 * W + S)])) for name in ("key", "i1", "i2")),
-            # Both sub-tables' candidates are found from flip-flops, and the one freed chosen
-            # after, by the hit's sub-table (one OR of four `match` bits, beside `hit`'s):
-            # so C selects two entries from the stash instead of four.
-            c.ret_first.eq(Mux(in2_m, first_one(mx.probe[1] & ~taken),
-                               first_one(mx.probe[0] & ~taken))),
-            c.ret_second.eq(Mux(in2_m, second_one(mx.probe[1] & ~taken),
-                                second_one(mx.probe[0] & ~taken))),
         ]
 
         # --- C: selection, stash-return candidates, and the plan for D -----------------------
@@ -675,7 +682,7 @@ class GlobalFlowTable(wiring.Component):
         h1_any, h1_way = lowest(m, pick[:W], name="hit1")
         h2_any, h2_way = lowest(m, pick[W:2 * W], name="hit2")
         hs_any, hs_slot = lowest(m, pick[2 * W:], name="hits")
-        in2_c = Mux(s4.scan, s4.t2, h2_any)
+        in2_c = ret_c.in2       # Mux(s4.scan, s4.t2, h2_any), registered at M
         in_stash_c = Mux(s4.scan, s4.scan_stash, hs_any)
         way_c = Mux(h1_any, h1_way, h2_way)
         slot_c = Mux(s4.scan, s4.slot, hs_slot)
@@ -739,12 +746,22 @@ class GlobalFlowTable(wiring.Component):
             d.now.eq(c.now),
         ]
         m.d.sync += d.free_way.eq(nxt.free & ~in_stash_c)
-        use_second = (c.ret_first & taken).any()
-        ret_pick_c = Mux(use_second, c.ret_second, c.ret_first)
-        m.d.sync += [
-            d.ret.first_entry.eq(select(c.ret_first, slots)),
-            d.ret.second_entry.eq(select(c.ret_second, slots)),
-        ]
+        def freed(ret):
+            """(first, second): the candidates of the sub-table the op frees, one-hot."""
+            return (Mux(ret.in2, ret.first[1], ret.first[0]),
+                    Mux(ret.in2, ret.second[1], ret.second[0]))
+
+        ret_first, ret_second = freed(ret_c)
+        use_second = (ret_first & taken).any()
+        ret_pick_c = Mux(use_second, ret_second, ret_first)
+        for k, ret in enumerate(ret_parts):
+            first, second = freed(ret)
+            m.d.sync += [
+                entry_part(d.ret.first_entry, k).eq(
+                    select(first, [entry_part(slot, k) for slot in slots])),
+                entry_part(d.ret.second_entry, k).eq(
+                    select(second, [entry_part(slot, k) for slot in slots])),
+            ]
         # What the RAM write at D takes (the new entry, the updated one, or one of the two
         # stash-return candidates), one-hot, in a copy per 64 bits of the entry: the write
         # register `wq` spreads over the die with the RAMs it feeds, and a select worked out
