@@ -47,8 +47,9 @@ class GlobalFlowTable(wiring.Component):
     Pipeline
     --------
     ``req`` -> :class:`~hdl.hash.siphash.FlowHash` (33 cycles, its ``latency``; the whole
-    request rides as its tag) -> a 2-entry :class:`~hdl.gft.queue.Skid` that cuts the ready
-    path -> then, one cycle each:
+    request rides as its tag) -> a 2-entry issue buffer that cuts the ready path (the hash
+    and op in a :class:`~hdl.gft.queue.Skid`, the rest of the request in a
+    :class:`~hdl.gft.queue.Queue` beside it) -> then, one cycle each:
 
     I (issue)
         Hazard and credit checks; the read addresses are chosen. The bucket hazard of the
@@ -244,11 +245,23 @@ class GlobalFlowTable(wiring.Component):
             hasher.i_stream.payload.tag.eq(self.req.payload),
             self.req.ready.eq(hasher.i_stream.ready),
         ]
-        head_layout = data.StructLayout({"hash": 64, "req": p.request})
+        # The issue buffer holds two requests in two parts that move in step (the same
+        # handshakes, so the same level): what the issue logic looks at (the hash and the op)
+        # in a `Skid`, whose registers it can see, and the rest of the request in a `Queue`,
+        # whose LUT RAM is written in every cycle. The skid's registers load on its write
+        # pointer and level, and with the whole request in them that load enable reached
+        # ~500 flip-flops spread with their readers (744 failing endpoints at a13292a).
+        arriving = Signal(p.request)
+        m.d.comb += arriving.eq(hasher.o_stream.payload.tag)
+        head_layout = data.StructLayout({"hash": 64, "op": GftOp})
         skid = m.submodules.skid = Skid(shape=head_layout)
+        req_q = m.submodules.req_queue = Queue(shape=p.request, depth=2)
         m.d.comb += [
             skid.i.valid.eq(hasher.o_stream.valid),
-            skid.i.payload.eq(hasher.o_stream.payload),   # {hash, tag} packs as {hash, req}
+            skid.i.payload.hash.eq(hasher.o_stream.payload.hash),
+            skid.i.payload.op.eq(arriving.op),
+            req_q.i.valid.eq(hasher.o_stream.valid),
+            req_q.i.payload.eq(arriving),
             hasher.o_stream.ready.eq(skid.i.ready),
         ]
 
@@ -339,7 +352,7 @@ class GlobalFlowTable(wiring.Component):
         # Each case is worked out for either skid register at the head, and `skid.rd` (which
         # also steers the whole request into R) picks one after the flip-flops.
         req_waits = Signal()
-        head_writer = head_valid & (head.req.op != GftOp.LOOKUP)
+        head_writer = head_valid & (head.op != GftOp.LOOKUP)
 
         def waits_next(hash_value, issued=None):
             """Whether a request hashed to ``hash_value`` waits behind A, R, B, M and, when
@@ -348,7 +361,7 @@ class GlobalFlowTable(wiring.Component):
             ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:4]]
             if issued is not None:
                 o1, o2 = candidates(issued.hash)
-                ahead.append((issued.req.op != GftOp.LOOKUP) & ((o1 == i1) | (o2 == i2)))
+                ahead.append((issued.op != GftOp.LOOKUP) & ((o1 == i1) | (o2 == i2)))
             return Cat(ahead).any()
 
         incoming = hasher.o_stream.payload.hash
@@ -373,6 +386,7 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += [
             issue_req.eq(head_valid & ~req_waits & ~blocked & has_credit),
             skid.o.ready.eq(issue_req),
+            req_q.o.ready.eq(issue_req),
         ]
 
         target = aging.target
@@ -421,7 +435,7 @@ class GlobalFlowTable(wiring.Component):
             s0.t1.eq(head_valid | scan_t1), s0.t2.eq(head_valid | scan_t2),
             s0.i1.eq(Mux(head_valid, h_i1, scan_i1)), s0.i2.eq(Mux(head_valid, h_i2, scan_i2)),
             s0.slot.eq(target.slot), s0.way.eq(target.way),
-            s0.req.eq(head.req),
+            s0.req.eq(req_q.o.payload),
         ]
 
         # An aging step in flight must never commit after a request that read its bucket
@@ -977,7 +991,7 @@ class GlobalFlowTable(wiring.Component):
             # The bitmap write still pending in `fq` (a pending clear is left out: a RESERVE
             # it frees a way for only costs idle slots as a maybe-slow one).
             fills_fq = [fq[0].en[s] & fq[0].value & (fq[0].idx == i[s]) for s in range(2)]
-            return ((ring[k].req.op == GftOp.RESERVE) &
+            return ((ring[k].op == GftOp.RESERVE) &
                     (full[0].bit_select(i[0], 1) | fills_now[0] | fills_fq[0]) &
                     (full[1].bit_select(i[1], 1) | fills_now[1] | fills_fq[1]))
 
