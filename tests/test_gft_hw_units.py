@@ -314,7 +314,7 @@ def test_aging_cursor_without_stash_starts_and_wraps_at_bucket_0():
 
 class _RelocationHarness(Elaboratable):
     """The Relocator with what the table gives it: two bucket RAMs read through a register
-    (two cycles, or three behind an address register as in the table), the full bitmap
+    (two cycles, or more behind address registers: the table's is four), the full bitmap
     answered one cycle later, and the stash."""
 
     def __init__(self, params, read_latency=2):
@@ -359,7 +359,7 @@ class _RelocationHarness(Elaboratable):
     dict(buckets=4, ways=2, stash=0, move_budget=2),
     dict(buckets=8, ways=2, stash=2, move_budget=0),
 ], ids=lambda c: "b{buckets}w{ways}s{stash}m{move_budget}".format(**c))
-@pytest.mark.parametrize("read_latency", [2, 3])
+@pytest.mark.parametrize("read_latency", [2, 3, 4])
 def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config, read_latency):
     """Fill a model table; each time a key finds both buckets full, load the model's state
     into RAMs, bitmap and stash, run the Relocator for that key, and compare the table it

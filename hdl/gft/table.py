@@ -288,8 +288,9 @@ class GlobalFlowTable(wiring.Component):
         # For inspection in simulation (tests read the whole table through these).
         self.storage = {"rams": rams, "stash": st}
         aging = m.submodules.aging = AgingScan(p)
-        # The Relocator's read address goes through the A registers too: three cycles to data.
-        reloc = m.submodules.relocator = Relocator(p, read_latency=3)
+        # The Relocator's read address goes through the A registers too, and it takes the
+        # buckets at M: four cycles to data (see the Relocator's words at D).
+        reloc = m.submodules.relocator = Relocator(p, read_latency=4)
         resp_q = m.submodules.resp_queue = Queue(shape=p.response, depth=self.RESPONSE_DEPTH)
         aged_q = m.submodules.aged_queue = Queue(shape=p.aged, depth=2)
         wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
@@ -902,7 +903,12 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += [
             reloc.start.eq(start_slow),
             reloc.root_i1.eq(s5.i1), reloc.root_i2.eq(s5.i2), reloc.entry.eq(new_entry),
-            reloc.rd_data[0].eq(words[0]), reloc.rd_data[1].eq(words[1]),
+            # The buckets as registered at M, not at B: B's words sit by the RAMs they come
+            # from, and the Relocator's selects (across the die) pulled them away: the RAMs'
+            # outputs to B's registers had up to 12 ns of wire (1.5k failing endpoints at
+            # a13292a). Its writes land long before its next read (a move's write is in `wq`
+            # two cycles after it, its next read in A three), so B's forwarding covers M too.
+            reloc.rd_data[0].eq(mx.words[0]), reloc.rd_data[1].eq(mx.words[1]),
             reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
         ]
         full_answer = Signal()
