@@ -5,8 +5,9 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fanout import register_copies
+from ..onehot import select
 from .bucket import lowest, popcount
-from .layouts import EntryState, GftStatus
+from .layouts import EntryState, GftStatus, entry_part
 
 
 __all__ = ["Relocator"]
@@ -158,9 +159,8 @@ class Relocator(wiring.Component):
         # write is always `moving`. It loads in every cycle, with no enable (a state decode
         # in front of 437 enables was the next slow path): the entry read while a move is
         # latched, the new entry while one is written, for the final write that may follow;
-        # `writing`, a flip-flop, says which.
+        # `writing` (MOVE_WRITE) says which (see below).
         moving = Signal(p.entry)
-        writing = Signal()
         m.d.comb += [wr.entry.eq(moving), stash_write.entry.eq(entry)]
         # The new entry is taken in every idle cycle, so the one `start` comes with stays: the
         # load enable of its 437 flip-flops is `busy`, a flip-flop, not `start` (the table's
@@ -320,7 +320,6 @@ class Relocator(wiring.Component):
             wait("MOVE")
 
             with m.State("MOVE_LATCH"):
-                m.d.sync += writing.eq(1)
                 with m.If(first):
                     free = Cat(self.rd_data[dst_sub][w].state == EntryState.INVALID
                                for w in range(W))
@@ -338,7 +337,6 @@ class Relocator(wiring.Component):
                              dst_idx.eq(src_idx), dst_way.eq(src_way),
                              src.eq(node.parent), src_way.eq(node.way)]
                 # Nodes 0 and 1 are the roots: the new entry takes the way just vacated.
-                m.d.sync += writing.eq(0)
                 with m.If(src < 2):
                     finish("FINAL")
                 with m.Else():
@@ -356,7 +354,21 @@ class Relocator(wiring.Component):
                 finish_in_stash()
                 m.next = "IDLE"
 
-        m.d.sync += moving.eq(Mux(writing, entry, self.rd_data[src_sub][src_way]))
+        # Both selects in front of `moving` come from flip-flops of their own, a copy per
+        # 64-bit part, each by that part of the eight entries read (437 loads each, spread
+        # over the die: 0.6k failing endpoints at a13292a from `src_sub` and `src_way`).
+        # `writing` is a copy of MOVE_WRITE; the read entry's one-hot position lags a cycle
+        # behind `src_sub` and `src_way`, which are set at MOVE_READ or before, and the entry
+        # read is latched at MOVE_LATCH, a read latency after.
+        writing = register_copies(m, fsm.ongoing("MOVE_LATCH"), p.entry_parts, name="writing")
+        src_pick = register_copies(
+            m, Cat((src_sub == s) & (src_way == w) for s in range(2) for w in range(W)),
+            p.entry_parts, name="src_pick")
+        m.d.sync += moving.eq(Cat(
+            Mux(writing[k], entry_part(entry, k),
+                select(src_pick[k], [entry_part(self.rd_data[s][w], k)
+                                     for s in range(2) for w in range(W)]))
+            for k in range(p.entry_parts)))
         self._busy(m, fsm)
         return m
 
