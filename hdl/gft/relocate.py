@@ -85,6 +85,8 @@ class Relocator(wiring.Component):
         slots, set only in the cycle of ``done``, in a register copy per 64-bit part of the
         entry (:func:`~hdl.fanout.register_copies`): each copy sits by the part of the slots
         it enables, across the die from the others (one LUT from flip-flops in the table).
+        ``stash_write.entry`` is the entry ``start`` came with from two cycles after ``start``
+        until ``done`` (inclusive), whatever the outcome: the table answers with it.
     stash_writes : ``Out(params.entry_parts)``
         Bit ``k`` is ``stash_write.en[k].any()``, from a flip-flop of its own: the table
         steers part ``k`` of the stash's write data by it, and an OR of the enables in front
@@ -162,12 +164,6 @@ class Relocator(wiring.Component):
         # `writing` (MOVE_WRITE) says which (see below).
         moving = Signal(p.entry)
         m.d.comb += [wr.entry.eq(moving), stash_write.entry.eq(entry)]
-        # The new entry is taken in every idle cycle, so the one `start` comes with stays: the
-        # load enable of its 437 flip-flops is `busy`, a flip-flop, not `start` (the table's
-        # commit decision) through the state logic.
-        with m.If(~self.busy):
-            m.d.sync += entry.eq(self.entry)
-
         def global_bucket(sub, idx):
             return Cat(idx[:max(0, (p.half - 1).bit_length())], sub)
 
@@ -201,7 +197,7 @@ class Relocator(wiring.Component):
                 with m.State("STASH"):
                     finish_in_stash()
                     m.next = "IDLE"
-            self._busy(m, fsm)
+            self._busy(m, fsm, entry)
             return m
 
         nodes = m.submodules.nodes = memory.Memory(
@@ -369,12 +365,22 @@ class Relocator(wiring.Component):
                 select(src_pick[k], [entry_part(self.rd_data[s][w], k)
                                      for s in range(2) for w in range(W)]))
             for k in range(p.entry_parts)))
-        self._busy(m, fsm)
+        self._busy(m, fsm, entry)
         return m
 
-    def _busy(self, m, fsm):
+    def _busy(self, m, fsm, entry):
         # `busy` (~IDLE | done) is a flip-flop: it selects the RAMs' read address, and a decode
         # of the state register in front of that select was the table's slowest path. Only
         # FINAL and STASH return to IDLE, and `done` follows them, so `busy` stays set from
         # the edge that leaves IDLE to the edge after `done`.
-        m.d.sync += self.busy.eq(Mux(fsm.ongoing("IDLE"), self.start, 1))
+        busy_next = Mux(fsm.ongoing("IDLE"), self.start, 1)
+        m.d.sync += self.busy.eq(busy_next)
+        # The new entry is taken in every idle cycle, so the one `start` comes with stays: the
+        # load enable of its 437 flip-flops is a copy of `busy` per 64-bit part, not `start`
+        # (the table's commit decision) through the state logic, nor one `busy` for all.
+        idle_next = Signal(init=1)      # the copies start idle, as `busy` does
+        m.d.comb += idle_next.eq(~busy_next)
+        idle = register_copies(m, idle_next, self._p.entry_parts, name="idle")
+        for k, part_idle in enumerate(idle):
+            with m.If(part_idle):
+                m.d.sync += entry_part(entry, k).eq(entry_part(self.entry, k))

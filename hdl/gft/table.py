@@ -895,11 +895,12 @@ class GlobalFlowTable(wiring.Component):
         # Slow path: the Relocator owns the RAM ports, stash insert and the full bit of the
         # free bucket until `done`; nothing else is in flight meanwhile.
         slow_req = Signal(p.request)
-        slow_entry = Signal(p.entry)
         # Taken in every cycle the Relocator is idle (its `busy`, a flip-flop, is the load
-        # enable, not the commit decision), so they hold what the RESERVE that starts it had.
+        # enable, not the commit decision), so it holds what the RESERVE that starts it had.
+        # The new entry the answer carries is the Relocator's own copy.
         with m.If(~reloc.busy):
-            m.d.sync += [slow_req.eq(req), slow_entry.eq(new_entry)]
+            m.d.sync += slow_req.eq(req)
+        slow_entry = reloc.stash_write.entry
         m.d.comb += [
             reloc.start.eq(start_slow),
             reloc.root_i1.eq(s5.i1), reloc.root_i2.eq(s5.i2), reloc.entry.eq(new_entry),
