@@ -976,15 +976,18 @@ class GlobalFlowTable(wiring.Component):
             fq_next.en.eq(Cat(set_full & (w_sub == s) for s in range(2))),
             fq_next.idx.eq(Mux(w_sub, s5.i2, s5.i1)), fq_next.value.eq(full_value),
         ]
+        # The Relocator's write (the free bucket of its first move) lands a cycle late from
+        # copies too (its index decoded for all 1024 bits from one register was 0.2k failing
+        # endpoints at a13292a): the Relocator gives it at least a cycle before `done`, so it
+        # lands by the cycle after `done`, the first in which anything can issue again.
         f_chunks = range(0, p.half, 64)
         fq = register_copies(m, fq_next, len(f_chunks), name="fq")
+        rf = register_copies(m, reloc.set_full, len(f_chunks), name="reloc_full")
         for s in range(2):
-            after_pipeline = Cat(
-                write_bit(full[s][lo:lo + 64], fq[k].en[s], fq[k].idx, fq[k].value, lo)
-                for k, lo in enumerate(f_chunks))
-            m.d.sync += full[s].eq(write_bit(after_pipeline,
-                                             reloc.set_full.en & (reloc.set_full.sub == s),
-                                             reloc.set_full.idx, reloc.set_full.value))
+            m.d.sync += full[s].eq(Cat(
+                write_bit(write_bit(full[s][lo:lo + 64], fq[k].en[s], fq[k].idx, fq[k].value, lo),
+                          rf[k].en & (rf[k].sub == s), rf[k].idx, rf[k].value, lo)
+                for k, lo in enumerate(f_chunks)))
 
         # A RESERVE may need the slow path when the bitmap says both its buckets are full. It
         # issues at the edge the op at D commits (that op no longer holds it up, see A), so a
