@@ -526,6 +526,29 @@ class GlobalFlowTable(wiring.Component):
         window = Signal(window_layout)
         now_b = Signal(p.timestamp_bits)
         m.d.sync += [window.eq(window_next), now_b.eq(self.now)]
+        # Each sub-table's ways are judged, and the one the step examines selected after:
+        # a select of whole entries in front of the age compares was too deep. (The last
+        # way is always at or after the scan's first way: no compare, which Verilator
+        # would flag as constant.)
+        old_b = Signal(W)
+        m.d.comb += old_b.eq(Mux(s2.t1, *(Cat(
+            expired(word[w].state, word[w].timestamp, window) &
+            ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
+            for w in range(W)) for word in words)))
+        # The entry an aging step examines, one-hot over the ways and the stash (its first
+        # expired way in the sub-table it examines, or its slot), found here and registered
+        # in a copy per 64-bit part of the key (and one for the rest): it selects the key M
+        # reports from 16 sources of 320 bits spread over the die, and behind the priority
+        # encoder at M it was 0.3k failing endpoints at a13292a.
+        scan_pick_b = Signal(2 * W + S)
+        with m.If(s2.scan_stash):
+            m.d.comb += scan_pick_b[2 * W:].eq(Cat(s2.slot == j for j in range(S)))
+        with m.Else():
+            m.d.comb += scan_pick_b[:2 * W].eq(Mux(s2.t2, first_one(old_b) << W,
+                                                   first_one(old_b)))
+        key_parts = range(0, p.key.size, ENTRY_PART)
+        *key_picks, scan_pick = register_copies(m, scan_pick_b, len(key_parts) + 1,
+                                                name="scan_pick")
         m.d.sync += [
             mx.place.any.eq(place.any), mx.place.second.eq(place.second),
             mx.place.way.eq(place.way), mx.place.fills.eq(place.fills),
@@ -534,14 +557,7 @@ class GlobalFlowTable(wiring.Component):
                              ~b_storable | (req_b.state == EntryState.INVALID),
                              (req_b.op == GftOp.UPDATE) & req_b.mask.state &
                              (req_b.state == EntryState.INVALID))),
-            # Each sub-table's ways are judged, and the one the step examines selected after:
-            # a select of whole entries in front of the age compares was too deep. (The last
-            # way is always at or after the scan's first way: no compare, which Verilator
-            # would flag as constant.)
-            mx.old.eq(Mux(s2.t1, *(Cat(
-                expired(word[w].state, word[w].timestamp, window) &
-                ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
-                for w in range(W)) for word in words))),
+            mx.old.eq(old_b),
             # A stash slot's age is judged here too, with the same `now` (an aging step's slot
             # cannot change under it: see the hazard notes).
             mx.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, window)
@@ -571,13 +587,7 @@ class GlobalFlowTable(wiring.Component):
         # at most one bit set; an aging step picks its first expired way, or its stash slot.
         # Only the fields a response or an update needs follow the match: a hit's key and
         # buckets are the request's, so the key (three quarters of an entry) and the buckets
-        # are selected for an aging report only, by `scan_pick`, here at M.
-        old_oh = first_one(mx.old)
-        scan_pick = Signal(2 * W + S)
-        with m.If(s3.scan_stash):
-            m.d.comb += scan_pick[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
-        with m.Else():
-            m.d.comb += scan_pick[:2 * W].eq(Mux(s3.t2, old_oh << W, old_oh))
+        # are selected for an aging report only, by `scan_pick` (found at B), here at M.
 
         place_m = mx.place
 
@@ -628,9 +638,13 @@ class GlobalFlowTable(wiring.Component):
             # C selects only a hit's fields. A hit's key and buckets are the request's. (A
             # stash slot an aging step examines cannot change before its commit: see the
             # hazard notes.)
+            *(c.aged.key.as_value()[lo:lo + ENTRY_PART].eq(select(pick_k, [
+                (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]).key
+                .as_value()[lo:lo + ENTRY_PART] for n in range(2 * W + S)]))
+              for lo, pick_k in zip(key_parts, key_picks)),
             *(c.aged[name].eq(select(scan_pick, [
                 (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W])[name]
-                for n in range(2 * W + S)])) for name in ("key", "i1", "i2")),
+                for n in range(2 * W + S)])) for name in ("i1", "i2")),
         ]
 
         # --- C: selection, stash-return candidates, and the plan for D -----------------------
