@@ -87,6 +87,9 @@ class Relocator(wiring.Component):
         it enables, across the die from the others (one LUT from flip-flops in the table).
         ``stash_write.entry`` is the entry ``start`` came with from two cycles after ``start``
         until ``done`` (inclusive), whatever the outcome: the table answers with it.
+    stash_en_next : ``Out(max(1, params.stash))``
+        ``stash_write.en`` as it will be in the next cycle, combinational from the state: for
+        a writer that ORs in enables of its own in front of register copies of its own.
     stash_writes : ``Out(params.entry_parts)``
         Bit ``k`` is ``stash_write.en[k].any()``, from a flip-flop of its own: the table
         steers part ``k`` of the stash's write data by it, and an OR of the enables in front
@@ -128,6 +131,7 @@ class Relocator(wiring.Component):
             "stash_free_any": In(1),
             "stash_free_slot": In(p.slot_bits),
             "stash_write": Out(p.stash_write),
+            "stash_en_next": Out(max(1, p.stash)),
             "stash_writes": Out(p.entry_parts),
         })
 
@@ -151,6 +155,7 @@ class Relocator(wiring.Component):
         m.d.comb += result.moves.eq(moves)
         m.d.sync += [self.wr.eq(wr), self.set_full.eq(set_full), self.result.eq(result),
                      self.stash_write.entry.eq(stash_write.entry)]
+        m.d.comb += self.stash_en_next.eq(stash_write.en)
         en_copies = register_copies(m, stash_write.en, p.entry_parts, name="stash_en")
         m.d.comb += [self.stash_write.en[k].eq(en) for k, en in enumerate(en_copies)]
         any_copies = register_copies(m, stash_write.en.any(), p.entry_parts, name="stash_any")
