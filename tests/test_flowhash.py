@@ -167,8 +167,9 @@ def check_hashes(jobs, results):
             f"job {index}: key {key}, secret {secret.hex()}: got {got_hash:#018x} tag {got_tag:#x}"
 
 
-@pytest.mark.parametrize("design, tag_width", [(2, 8), (1, 5), (2, 0), (1, 0), ("folded", 8),
-                                               ("folded", 0)])
+# 100 bits: three memories in the tag ring (FlowHash.TAG_CHUNK), the last one narrower.
+@pytest.mark.parametrize("design, tag_width", [(2, 8), (1, 5), (2, 0), (1, 0), (2, 100),
+                                               ("folded", 8), ("folded", 0)])
 @pytest.mark.parametrize("idle, backpressure", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.3, 0.6)])
 def test_hardware_matches_reference_under_idle_and_backpressure(design, tag_width,
                                                                  idle, backpressure):
