@@ -76,6 +76,12 @@ class Response:
         e = payload.entry
         fields = dict(fid=e.fid, state=EntryState(e.state), timestamp=e.timestamp,
                       aware=e.aware, counter=e.counter, predict=bool(e.predict))
+        # The table documents the entry as zero when there is none; the location too.
+        if not found and (fields["state"] != EntryState.INVALID
+                          or any(v for k, v in fields.items() if k != "state")
+                          or payload.loc.stash or payload.loc.bucket or payload.loc.way):
+            raise ValueError(f"{status.name} response carries an entry or a location: "
+                             f"{fields}, {payload.loc}")
         return cls(op=GftOp(payload.op), status=status, fields=fields if found else None,
                    loc=_location(payload.loc) if found else None,
                    tag=payload.tag if params.tag_width else 0)
