@@ -546,9 +546,8 @@ class GlobalFlowTable(wiring.Component):
         with m.Else():
             m.d.comb += scan_pick_b[:2 * W].eq(Mux(s2.t2, first_one(old_b) << W,
                                                    first_one(old_b)))
-        key_parts = range(0, p.key.size, ENTRY_PART)
-        *key_picks, scan_pick = register_copies(m, scan_pick_b, len(key_parts) + 1,
-                                                name="scan_pick")
+        key_parts = -(-p.key.size // ENTRY_PART)
+        *key_picks, scan_pick = register_copies(m, scan_pick_b, key_parts + 1, name="scan_pick")
         m.d.sync += [
             mx.place.any.eq(place.any), mx.place.second.eq(place.second),
             mx.place.way.eq(place.way), mx.place.fills.eq(place.fills),
@@ -638,10 +637,9 @@ class GlobalFlowTable(wiring.Component):
             # C selects only a hit's fields. A hit's key and buckets are the request's. (A
             # stash slot an aging step examines cannot change before its commit: see the
             # hazard notes.)
-            *(c.aged.key.as_value()[lo:lo + ENTRY_PART].eq(select(pick_k, [
-                (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]).key
-                .as_value()[lo:lo + ENTRY_PART] for n in range(2 * W + S)]))
-              for lo, pick_k in zip(key_parts, key_picks)),
+            *(entry_part(c.aged.key, k).eq(select(pick_k, [entry_part(
+                (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W]).key, k)
+                for n in range(2 * W + S)])) for k, pick_k in enumerate(key_picks)),
             *(c.aged[name].eq(select(scan_pick, [
                 (mx.words[n // W][n % W] if n < 2 * W else st.slots[n - 2 * W])[name]
                 for n in range(2 * W + S)])) for name in ("i1", "i2")),
