@@ -684,6 +684,12 @@ class GlobalFlowTable(wiring.Component):
             # at M, is one LUT from flip-flops. (The slots it writes go to `s_write`.)
             "takes": S,
             "now": p.timestamp_bits,
+            # The answer carries a location and fields (a status other than MISS, NOT_FOUND,
+            # FULL and REFUSED): decided here, so that at D a flip-flop gates the ~100 bits
+            # written into the response queue, not a decode of `status` (0.5k failing
+            # endpoints at 9d657b6). (Beside `plan`, not in it: a field of `plan_next` worked
+            # out from another is a combinational loop through one signal for Verilator.)
+            "found": 1,
         })
         plan_layout = data.StructLayout({
             "push": 1,              # answer on the response stream
@@ -697,11 +703,6 @@ class GlobalFlowTable(wiring.Component):
             "fills": 1,             # the new entry fills its bucket
             "w_sub": 1, "w_way": p.way_bits,
             "out_new": 1, "out_upd": 1,     # answer with the new / updated entry (else `sel`)
-            # The answer carries a location and fields (a status other than MISS, NOT_FOUND,
-            # FULL and REFUSED): decided here, so that at D a flip-flop gates the ~100 bits
-            # written into the response queue, not a decode of `status` (0.5k failing
-            # endpoints at 9d657b6).
-            "found": 1,
             "loc": p.location,
             "count": data.StructLayout({name: 1 for name in STAT_COUNTERS}),
         })
@@ -767,10 +768,10 @@ class GlobalFlowTable(wiring.Component):
                     with m.Else():
                         m.d.comb += nxt.status.eq(GftStatus.NOT_FOUND)
 
-        m.d.comb += nxt.found.eq(~Cat(nxt.status == code for code in (
-            GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED)).any())
         m.d.sync += [
             plan.eq(nxt),
+            d.found.eq(~Cat(nxt.status == code for code in (
+                GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED)).any()),
             d.in_stash.eq(in_stash_c),
             d.way.eq(way_c),
             d.old.eq(nxt.free & s4.scan),
@@ -886,7 +887,7 @@ class GlobalFlowTable(wiring.Component):
         free_way = v & d.free_way
         m.d.comb += [
             push.eq(v & plan.push), status.eq(plan.status),
-            found.eq(plan.found),
+            found.eq(d.found),
             out_loc.eq(plan.loc),
             out_fields.eq(Mux(plan.out_new, new_entry, Mux(plan.out_upd, updated, d.sel))),
             occ_up.eq(v & plan.new), occ_down.eq(v & plan.free),
