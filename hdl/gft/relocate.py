@@ -81,10 +81,11 @@ class Relocator(wiring.Component):
     stash_free_any, stash_free_slot : ``In(1)``, ``In(params.slot_bits)``
         The stash's lowest free slot.
     stash_write : ``Out(params.stash_write)``
-        Stash insert, laid out as :attr:`~hdl.gft.stash.Stash.write`: ``en`` one-hot over the
-        slots, set only in the cycle of ``done``, in a register copy per 64-bit part of the
-        entry (:func:`~hdl.fanout.register_copies`): each copy sits by the part of the slots
-        it enables, across the die from the others (one LUT from flip-flops in the table).
+        Stash insert, laid out as :attr:`~hdl.gft.stash.Stash.write` (so a stash can take it
+        as it is, as the unit tests do): ``en`` one-hot over the slots, set only in the cycle
+        of ``done``, in a register copy per 64-bit part of the entry
+        (:func:`~hdl.fanout.register_copies`). The table takes ``stash_en_next`` instead,
+        into copies shared with its own writes.
         ``stash_write.entry`` is the entry ``start`` came with from two cycles after ``start``
         until ``done`` (inclusive), whatever the outcome: the table answers with it.
     stash_en_next : ``Out(max(1, params.stash))``

@@ -713,9 +713,9 @@ class GlobalFlowTable(wiring.Component):
         # Where the op's entry is: a hit's, or the aging step's (its pick is its first expired
         # way in the sub-table it examines, or its stash slot), from the registered pick.
         h1_any, h1_way = lowest(m, pick[:W], name="hit1")
-        h2_any, h2_way = lowest(m, pick[W:2 * W], name="hit2")
+        _, h2_way = lowest(m, pick[W:2 * W], name="hit2")
         hs_any, hs_slot = lowest(m, pick[2 * W:], name="hits")
-        in2_c = ret_c.in2       # Mux(s4.scan, s4.t2, h2_any), registered at M
+        in2_c = ret_c.in2       # the sub-table freed, registered at M
         in_stash_c = Mux(s4.scan, s4.scan_stash, hs_any)
         way_c = Mux(h1_any, h1_way, h2_way)
         slot_c = Mux(s4.scan, s4.slot, hs_slot)
