@@ -14,7 +14,7 @@ from ..wire import FID, FLOW_KEY
 
 __all__ = [
     "EntryState", "GftOp", "GftStatus", "FID_BITS", "AWARE_BITS", "COUNTER_BITS",
-    "UPDATE_MASK", "IPV4_KEY", "STAT_COUNTERS", "ENTRY_PART", "entry_part",
+    "NO_ENTRY", "UPDATE_MASK", "IPV4_KEY", "STAT_COUNTERS", "ENTRY_PART", "entry_part",
     "GftParams",
 ]
 
@@ -62,6 +62,10 @@ class GftStatus(enum.Enum, shape=3):
     DELETED = 5
     NOT_FOUND = 6
     REFUSED = 7     # the request cannot be stored (see GftOp); counted, nothing changed
+
+
+NO_ENTRY = frozenset({GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED})
+"""Statuses whose response carries no entry and no location (both zero)."""
 
 
 FID_BITS = FID.width    # 32

@@ -13,8 +13,8 @@ from ..wire import FLOW_KEY
 from .aging import AgingScan, expired, expiry_window
 from .bucket import Placement, lowest
 from .compare import KeyCompare
-from .layouts import (ENTRY_PART, STAT_COUNTERS, EntryState, GftOp, GftParams, GftStatus,
-                      entry_part)
+from .layouts import (ENTRY_PART, NO_ENTRY, STAT_COUNTERS, EntryState, GftOp, GftParams,
+                      GftStatus, entry_part)
 from .queue import Queue, Skid
 from .relocate import Relocator
 from .stash import Stash
@@ -770,8 +770,7 @@ class GlobalFlowTable(wiring.Component):
 
         m.d.sync += [
             plan.eq(nxt),
-            d.found.eq(~Cat(nxt.status == code for code in (
-                GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL, GftStatus.REFUSED)).any()),
+            d.found.eq(~Cat(nxt.status == code for code in NO_ENTRY).any()),
             d.in_stash.eq(in_stash_c),
             d.way.eq(way_c),
             d.old.eq(nxt.free & s4.scan),

@@ -9,7 +9,7 @@ stream payloads, converted with the layouts of :class:`hdl.gft.layouts.GftParams
 
 from dataclasses import dataclass, field, replace
 
-from hdl.gft.layouts import EntryState, GftOp, GftStatus
+from hdl.gft.layouts import NO_ENTRY, EntryState, GftOp, GftStatus
 from sim.flowkey import FlowKey
 
 from .gft import GlobalFlowTable, TableFull
@@ -71,8 +71,7 @@ class Response:
     def from_payload(cls, payload, params):
         """From ``ctx.get(dut.resp.payload)``."""
         status = GftStatus(payload.status)
-        found = status not in (GftStatus.MISS, GftStatus.NOT_FOUND, GftStatus.FULL,
-                               GftStatus.REFUSED)
+        found = status not in NO_ENTRY
         e = payload.entry
         fields = dict(fid=e.fid, state=EntryState(e.state), timestamp=e.timestamp,
                       aware=e.aware, counter=e.counter, predict=bool(e.predict))
