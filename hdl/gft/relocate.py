@@ -40,11 +40,11 @@ class Relocator(wiring.Component):
 
     Latency (cycles from ``start`` to ``done``, inclusive of neither)
     ------------------------------------------------------------------
-    With *L* the ``read_latency``: 2 to set up the roots, then ``3 + L + ways`` per bucket
-    expanded, ``3 + L`` per move, 1 for the final write and 1 for the output registers; with
-    ``move_budget == 0`` straight to the stash (2). Worst case with the defaults (4 ways,
-    budget 3) and the table's *L* = 3: 42 expansions, 3 moves:
-    2 + 42 * 10 + 3 * 6 + 1 + 1 = 442. Every output the table acts on (``wr``, ``set_full``,
+    With *L* the ``read_latency`` and *F* the ``full_latency``: 2 to set up the roots, then
+    ``2 + L + F + ways`` per bucket expanded, ``3 + L`` per move, 1 for the final write and 1
+    for the output registers; with ``move_budget == 0`` straight to the stash (2). Worst case
+    with the defaults (4 ways, budget 3) and the table's *L* = 4, *F* = 2: 42 expansions, 3
+    moves: 2 + 42 * 12 + 3 * 7 + 1 + 1 = 529. Every output the table acts on (``wr``, ``set_full``,
     ``stash_write``, ``result``, ``done``) is a register, loaded a cycle after the state
     that decides it, so a write lands a cycle later than it is decided.
     ``rd_addr`` is a register, loaded the cycle after the node is read from the node queue
@@ -75,7 +75,7 @@ class Relocator(wiring.Component):
     full_sub, full_idx : ``Out(1)``, ``Out(params.index_bits)``
         Bucket whose *full* bit the search asks for (registered).
     full : ``In(1)``
-        That bit, one cycle after the question.
+        That bit, ``full_latency`` cycles after the question.
     set_full : ``Out(StructLayout({"en", "sub", "idx", "value"}))``
         The free bucket's new *full* bit, with the first move.
     stash_free_any, stash_free_slot : ``In(1)``, ``In(params.slot_bits)``
@@ -101,12 +101,19 @@ class Relocator(wiring.Component):
     params : GftParams
     read_latency : int
         Cycles from ``rd_addr`` to ``rd_data``, at least 2 (keyword only).
+    full_latency : int
+        Cycles from ``full_sub``/``full_idx`` to ``full``, at least 1 (keyword only): 1 for a
+        bit select behind a register, 2 for a block RAM read, as the table's is.
     """
 
-    def __init__(self, params, *, read_latency=2):
+    def __init__(self, params, *, read_latency=2, full_latency=1):
         if not isinstance(read_latency, int) or read_latency < 2:
             raise ValueError(f"Read latency must be an integer of at least 2, not {read_latency!r}")
+        if not isinstance(full_latency, int) or full_latency < 1:
+            raise ValueError(
+                f"Full latency must be an integer of at least 1, not {full_latency!r}")
         self._read_latency = read_latency
+        self._full_latency = full_latency
         self._p = params
         p = params
         ib = p.index_bits
@@ -239,11 +246,13 @@ class Relocator(wiring.Component):
             e = bucket[w]
             return ~node_sub, Mux(node_sub, e.i1, e.i2)
 
+        F = self._full_latency
+
         def ask(w, bucket=word):
             # The question goes out of flip-flops: the table's answer (a bit of the full
-            # bitmap, half the table wide, selected by `full_idx`) is then a mux behind a
-            # register, not behind the way select too. So each way is asked two cycles before
-            # its answer is used. Ways past the last are never used: ask anything.
+            # bitmap, half the table wide, selected by `full_idx`) then starts at a register,
+            # not behind the way select too. So each way is asked F + 1 cycles before its
+            # answer is used. Ways past the last are never used: ask anything.
             sub, idx = alt_of(Mux(w < W, w, 0), bucket)
             return [self.full_sub.eq(sub), self.full_idx.eq(idx)]
 
@@ -278,17 +287,19 @@ class Relocator(wiring.Component):
             with m.State("EXPAND_LATCH"):
                 m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0),
                              *ask(0, self.rd_data[node_sub])]
-                m.next = "EXPAND_ASK"
+                m.next = "EXPAND_ASK0"
 
-            with m.State("EXPAND_ASK"):
-                m.d.sync += ask(1)
-                m.next = "EXPAND_WAY"
+            # While the first answer is on its way, the next ways are asked.
+            for k in range(F):
+                with m.State(f"EXPAND_ASK{k}"):
+                    m.d.sync += ask(k + 1)
+                    m.next = f"EXPAND_ASK{k + 1}" if k + 1 < F else "EXPAND_WAY"
 
             with m.State("EXPAND_WAY"):
-                # `full` answers for `way`; the question for the way after next goes out.
+                # `full` answers for `way`; the question for the way F + 1 on goes out.
                 last_way = way == W - 1
                 sub, idx = alt_of(way)
-                m.d.sync += ask(way + 2)
+                m.d.sync += ask(way + F + 1)
                 store = depth != p.move_budget
                 with m.If(~self.full):
                     m.d.sync += [src.eq(cur), src_way.eq(way), dst_sub.eq(sub),

@@ -40,8 +40,8 @@ class GlobalFlowTable(wiring.Component):
     port. A key's first candidate is in sub-table 0 (``hash & (half-1)``), its second in sub-table 1
     (``(hash >> 32) & (half-1)``), so both are read in the same cycle and no port is shared.
     Beside them: the :class:`~hdl.gft.stash.Stash` (registers), a *full* bitmap (one bit per
-    bucket, registers) that the relocation search and the hazard logic read, and the
-    statistics counters. Every entry stores its full key (320 bits, or 128 in ``ipv4`` mode)
+    bucket, registers, read at issue; and a copy in a block RAM per sub-table that the
+    relocation search reads), and the statistics counters. Every entry stores its full key (320 bits, or 128 in ``ipv4`` mode)
     and its two in-sub-table bucket indexes.
 
     Pipeline
@@ -116,7 +116,7 @@ class GlobalFlowTable(wiring.Component):
     committed. If at D it misses, the
     :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
     the RAM ports while the pipeline stays empty, then the response goes out and issue
-    resumes: (2 + (6 + ways) * expansions + 6 * moves + 2) extra cycles, 442 worst case with
+    resumes: (2 + (8 + ways) * expansions + 7 * moves + 2) extra cycles, 529 worst case with
     the defaults. Such a RESERVE that hits (common at high load) only costs 6 idle issue
     slots.
 
@@ -173,8 +173,9 @@ class GlobalFlowTable(wiring.Component):
     params : GftParams
     storage : dict
         After elaboration: ``{"rams": [[way 0, way 1, ...] of sub-table 0, [...] of sub-table 1],
-        "stash": Stash}``, so a simulation can read the whole table
-        (``ctx.get(rams[s][w].data[i])``, ``ctx.get(stash.slots)``).
+        "stash": Stash, "full": [(flip-flops, Memory) of sub-table 0, (...) of 1]}``, so a
+        simulation can read the whole table (``ctx.get(rams[s][w].data[i])``,
+        ``ctx.get(stash.slots)``) and both copies of the *full* bitmap.
     """
 
     RESPONSE_DEPTH = 8
@@ -286,11 +287,11 @@ class GlobalFlowTable(wiring.Component):
 
         st = m.submodules.stash = Stash(p)
         # For inspection in simulation (tests read the whole table through these).
-        self.storage = {"rams": rams, "stash": st}
+        self.storage = {"rams": rams, "stash": st, "full": []}
         aging = m.submodules.aging = AgingScan(p)
         # The Relocator's read address goes through the A registers too, and it takes the
         # buckets at M: four cycles to data (see the Relocator's words at D).
-        reloc = m.submodules.relocator = Relocator(p, read_latency=4)
+        reloc = m.submodules.relocator = Relocator(p, read_latency=4, full_latency=2)
         resp_q = m.submodules.resp_queue = Queue(shape=p.response, depth=self.RESPONSE_DEPTH)
         aged_q = m.submodules.aged_queue = Queue(shape=p.aged, depth=2)
         wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
@@ -934,10 +935,6 @@ class GlobalFlowTable(wiring.Component):
             reloc.rd_data[0].eq(mx.words[0]), reloc.rd_data[1].eq(mx.words[1]),
             reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
         ]
-        full_answer = Signal()
-        m.d.sync += full_answer.eq(full[0].bit_select(reloc.full_idx, 1) & ~reloc.full_sub |
-                                   full[1].bit_select(reloc.full_idx, 1) & reloc.full_sub)
-        m.d.comb += reloc.full.eq(full_answer)
 
         with m.If(reloc.done):
             inserted = reloc.result.status == GftStatus.INSERTED
@@ -1010,6 +1007,31 @@ class GlobalFlowTable(wiring.Component):
                 write_bit(write_bit(full[s][lo:lo + 64], fq[k].en[s], fq[k].idx, fq[k].value, lo),
                           rf[k].en & (rf[k].sub == s), rf[k].idx, rf[k].value, lo)
                 for k, lo in enumerate(f_chunks)))
+
+        # The Relocator asks its questions of a copy of the bitmap in a block RAM per
+        # sub-table, written with the flip-flops (from the same copies, a cycle later) and
+        # cleared with the buckets: a 512:1 select of the flip-flops by its `full_idx` was
+        # the slowest path at baabbee (18.2 ns). The RAM's read register adds a cycle to the
+        # answer (`full_latency=2`). Its first question comes long after the last commit
+        # before it, and its own write, with the first move, after its last question.
+        full_sub = Signal()
+        full_answer = Signal()
+        m.d.sync += full_sub.eq(reloc.full_sub)
+        full_reads = []
+        for s in range(2):
+            fram = m.submodules[f"full_ram{s}"] = memory.Memory(shape=1, depth=p.half, init=[])
+            fw, fr = fram.write_port(), fram.read_port()
+            rf_here = rf[0].en & (rf[0].sub == s)
+            m.d.comb += [
+                fw.en.eq(clearing | fq[0].en[s] | rf_here),
+                fw.addr.eq(Mux(clearing, clear_idx, Mux(fq[0].en[s], fq[0].idx, rf[0].idx))),
+                fw.data.eq(~clearing & Mux(fq[0].en[s], fq[0].value, rf[0].value)),
+                fr.addr.eq(reloc.full_idx),
+            ]
+            full_reads.append(fr.data)
+            self.storage["full"].append((full[s], fram))
+        m.d.sync += full_answer.eq(Mux(full_sub, full_reads[1], full_reads[0]))
+        m.d.comb += reloc.full.eq(full_answer)
 
         # A RESERVE may need the slow path when the bitmap says both its buckets are full. It
         # issues at the edge the op at D commits (that op no longer holds it up, see A), so a

@@ -2,7 +2,7 @@
 cycles, takes responses and aged entries under random backpressure, and records everything
 for :class:`sim.model.gft_ops.Scoreboard`, which checks every answer, location, counter and
 the final table contents (read straight from the RAMs and the stash) against the golden
-model. The cocotb bench :mod:`sim.cocotb.benches.gft` feeds the same scoreboard."""
+model, and both copies of the *full* bitmap against the contents. The cocotb bench :mod:`sim.cocotb.benches.gft` feeds the same scoreboard."""
 
 import random
 from dataclasses import dataclass, field
@@ -60,6 +60,7 @@ class GftBench:
     aged: list = field(default_factory=list)        # Aged
     stats: dict = None
     contents: dict = None
+    full_bits: dict = None      # see _read_full_bits
     cycles: int = 0
 
     @property
@@ -88,6 +89,9 @@ class GftBench:
                 for ram in (ram for ways in dut.storage["rams"] for ram in ways):
                     for i in range(p.half):
                         ctx.set(ram.data[i], ram.shape.from_bits((1 << ram.shape.size) - 1))
+                for _, ram in dut.storage["full"]:
+                    for i in range(p.half):
+                        ctx.set(ram.data[i], 1)
             await ctx.tick().until(~dut.initialising)    # the table clears itself first
             current, cycle, drained, last_transfer = None, 0, 0, 0
             while True:
@@ -138,12 +142,27 @@ class GftBench:
             self.stats = {name: int(getattr(ctx.get(dut.stats), name))
                           for name in p.stats.members}
             self.contents = self._read_contents(ctx)
+            self.full_bits = self._read_full_bits(ctx)
 
         sim.add_testbench(bench)
         if testbench is not None:
             sim.add_testbench(testbench, background=True)
         sim.run()
         return self
+
+    def _read_full_bits(self, ctx):
+        """``{"flip-flops": set, "block RAM": set}``: the buckets each copy of the *full*
+        bitmap holds as full."""
+        half = self.dut.params.half
+        out = {"flip-flops": set(), "block RAM": set()}
+        for s, (bits, ram) in enumerate(self.dut.storage["full"]):
+            flops = ctx.get(bits)
+            for i in range(half):
+                if flops >> i & 1:
+                    out["flip-flops"].add(s * half + i)
+                if ctx.get(ram.data[i]):
+                    out["block RAM"].add(s * half + i)
+        return out
 
     def _read_contents(self, ctx):
         p = self.dut.params

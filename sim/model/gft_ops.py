@@ -275,6 +275,19 @@ class Scoreboard:
                     if b.contents.get(loc) != want.get(loc):
                         self.errors.append(f"table at {loc}: hardware {b.contents.get(loc)}, "
                                            f"model {want.get(loc)}")
+            # The bitmap says which buckets have no free way (a bench that cannot read it,
+            # as the cocotb one, leaves it None).
+            if getattr(b, "full_bits", None) is not None:
+                used = {}
+                for loc in b.contents:
+                    if loc[0] != "stash":
+                        used[loc[0]] = used.get(loc[0], 0) + 1
+                full = {bucket for bucket, n in used.items() if n == p.ways}
+                for copy, bits in b.full_bits.items():
+                    if bits != full:
+                        self.errors.append(
+                            f"full bitmap ({copy}): set for {sorted(bits - full)} with a free "
+                            f"way, clear for {sorted(full - bits)} with none")
         return self.errors
 
     def _seen(self, stamp, first, last):
