@@ -152,6 +152,9 @@ class Skid(wiring.Component):
         at a few fields can work on ``ring[0]`` and ``ring[1]`` in parallel and apply ``rd``
         last, keeping that net off the start of its path. ``live`` says which registers of
         ``ring`` hold a payload (in either order).
+    wr : ``Out(1)``
+        The register a payload transferred on ``i`` lands in: a consumer that keeps state of
+        its own beside each register loads it with the same enable.
     """
 
     def __init__(self, *, shape):
@@ -162,6 +165,7 @@ class Skid(wiring.Component):
             "ring": Out(data.ArrayLayout(shape, 2)),
             "rd": Out(1),
             "live": Out(2),
+            "wr": Out(1),
         })
 
     def elaborate(self, platform):
@@ -171,8 +175,7 @@ class Skid(wiring.Component):
         # deep issue decision) drives one flip-flop instead of the load enable of a whole
         # payload register, and the writes hang off `i.valid` and registered state only.
         count = Signal(range(3))
-        ring, rd = self.ring, self.rd
-        wr = Signal()
+        ring, rd, wr = self.ring, self.rd, self.wr
         take_in = self.i.valid & self.i.ready
         take_out = self.o.valid & self.o.ready
         m.d.comb += [
