@@ -575,8 +575,8 @@ def test_read_ahead_keeps_order_and_sustains_one_entry_per_clock_from_stages_plu
 
 def test_skid_views_agree_with_its_contents_every_cycle():
     """The skid buffer's views (``o.payload``, ``held``, and ``ring`` with ``rd`` and ``live``,
-    which the GFT's hazard logic reads instead of the selected head) against a reference list
-    of what it holds, every cycle, under random offers and takes."""
+    which the GFT's hazard logic reads instead of the selected head, and ``wr``) against a
+    reference list of what it holds, every cycle, under random offers and takes."""
     rng = seeded_rng("skid")
     dut = Skid(shape=8)
 
@@ -597,13 +597,15 @@ def test_skid_views_agree_with_its_contents_every_cycle():
             assert sorted(ring[k] for k in range(2) if live >> k & 1) == sorted(pending)
             if pending:
                 assert ring[rd] == pending[0] and live >> rd & 1
-            i_ready, o_valid = ctx.get(dut.i.ready), ctx.get(dut.o.valid)
+            i_ready, o_valid, wr = ctx.get(dut.i.ready), ctx.get(dut.o.valid), ctx.get(dut.wr)
             await ctx.tick()
             if take and o_valid:
                 pending.pop(0)
                 got += 1
             if offer and i_ready:
                 pending.append(n)
+                # `wr` named the register the payload landed in.
+                assert ctx.get(dut.ring)[wr] == n
                 n += 1
         assert got > 100
 
