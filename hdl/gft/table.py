@@ -936,14 +936,34 @@ class GlobalFlowTable(wiring.Component):
             reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
         ]
 
-        with m.If(reloc.done):
-            inserted = reloc.result.status == GftStatus.INSERTED
+        def answer(value, op, status, found, loc, fields, tag):
+            """The statements that lay out a response in ``value``: ``loc`` and the entry's
+            fields only with ``found`` (zero otherwise)."""
+            stmts = [value.op.eq(op), value.status.eq(status),
+                     value.loc.eq(Mux(found, loc, 0))]
+            stmts += [value.entry[name].eq(Mux(found, fields[name], 0))
+                      for name, _ in value.entry.shape()]
+            if p.tag_width:
+                stmts.append(value.tag.eq(tag))
+            return stmts
+
+        # The Relocator's answer is registered at `done` and pushed, with its counts, in the
+        # next cycle, when nothing can be at D (issue resumes that cycle): its result decoded
+        # in front of the response select was a path across the die into the queue's LUT RAM
+        # (0.44k failing endpoints at dbd8d7c), and the slow path has no fixed latency to keep.
+        slow_push = Signal()
+        slow_resp = Signal(p.response)
+        # (Loaded in every cycle, with no enable: only the cycle of `done` is ever pushed.)
+        m.d.sync += slow_push.eq(reloc.done)
+        m.d.sync += answer(slow_resp, GftOp.RESERVE, reloc.result.status,
+                           reloc.result.status == GftStatus.INSERTED, reloc.result.loc,
+                           slow_entry, slow_req.tag if p.tag_width else None)
+        with m.If(slow_push):
+            inserted = slow_resp.status == GftStatus.INSERTED
             m.d.comb += [
-                push.eq(1), status.eq(reloc.result.status), found.eq(inserted),
-                out_fields.eq(slow_entry),
-                out_loc.eq(reloc.result.loc),
-                count["inserts"].eq(inserted), count["stash_inserts"].eq(
-                    inserted & reloc.result.loc.stash),
+                push.eq(1),
+                count["inserts"].eq(inserted),
+                count["stash_inserts"].eq(inserted & slow_resp.loc.stash),
                 count["insert_failures"].eq(~inserted),
                 occ_up.eq(inserted),
             ]
@@ -1107,21 +1127,11 @@ class GlobalFlowTable(wiring.Component):
             ]
 
         # Responses.
-        resp = resp_q.i.payload
-        m.d.comb += [
-            resp_q.i.valid.eq(push),
-            resp.op.eq(Mux(reloc.done, GftOp.RESERVE, req.op)),
-            resp.status.eq(status),
-        ]
-        with m.If(found):
-            m.d.comb += resp.loc.eq(out_loc)
-            m.d.comb += [resp.entry.fid.eq(out_fields.fid), resp.entry.state.eq(out_fields.state),
-                         resp.entry.timestamp.eq(out_fields.timestamp),
-                         resp.entry.aware.eq(out_fields.aware),
-                         resp.entry.counter.eq(out_fields.counter),
-                         resp.entry.predict.eq(out_fields.predict)]
-        if p.tag_width:
-            m.d.comb += resp.tag.eq(Mux(reloc.done, slow_req.tag, req.tag))
+        d_resp = Signal(p.response)
+        m.d.comb += answer(d_resp, req.op, status, found, out_loc, out_fields,
+                           req.tag if p.tag_width else None)
+        m.d.comb += [resp_q.i.valid.eq(push),
+                     resp_q.i.payload.eq(Mux(slow_push, slow_resp, d_resp))]
         with m.If(push):
             m.d.sync += resp_count.eq(resp_count + 1)
 
