@@ -611,18 +611,23 @@ class GlobalFlowTable(wiring.Component):
         # bits beside `hit`'s). The choice between the sub-tables is made at C, after the
         # flip-flops: in front of them it put the compare's gathering across the die (the
         # partials, `match`, the OR) before a mux into 16 flip-flops (18.85 ns at a13292a).
-        # A copy per 64-bit part of the entry steers that part's select of the two returned
-        # entries at C (each select bit reaches 437 bits of the slots, spread over the die:
-        # 445 failing endpoints at a13292a), and one more copy the decision at C.
-        ret_layout = data.StructLayout({"in2": 1, "first": data.ArrayLayout(S, 2),
-                                        "second": data.ArrayLayout(S, 2)})
-        ret_m = Signal(ret_layout)
+        # A copy of the candidates per 64-bit part of the entry steers that part's selects
+        # of the returned entries at C (each select bit reaches 437 bits of the slots, spread
+        # over the die: 445 failing endpoints at a13292a), and one more copy, with `in2`,
+        # the decision at C. Both sub-tables' candidates are selected, and `in2` only picks
+        # between them at D, in the RAM write's select: with `in2` in front of the selects
+        # at C, its copies (one per part, across the die) were the slowest paths at dbd8d7c,
+        # into them from the compare (14.8 ns) and out of them (15.4 ns).
+        cand_layout = data.StructLayout({"first": data.ArrayLayout(S, 2),
+                                         "second": data.ArrayLayout(S, 2)})
+        ret_m = Signal(data.StructLayout({"in2": 1, "cand": cand_layout}))
         m.d.comb += [
             ret_m.in2.eq(Mux(s3.scan, s3.t2, match[W:2 * W].any())),
-            *(ret_m.first[t].eq(first_one(mx.probe[t] & ~taken)) for t in range(2)),
-            *(ret_m.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
+            *(ret_m.cand.first[t].eq(first_one(mx.probe[t] & ~taken)) for t in range(2)),
+            *(ret_m.cand.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
         ]
-        *ret_parts, ret_c = register_copies(m, ret_m, p.entry_parts + 1, name="c_ret")
+        ret_c = register_copies(m, ret_m, 1, name="c_ret")[0]
+        ret_parts = register_copies(m, ret_m.cand, p.entry_parts, name="c_cand")
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
             c.hit.eq(match.any()),
@@ -675,8 +680,10 @@ class GlobalFlowTable(wiring.Component):
             # Hit entry's fields (not its key or buckets); for aging, the whole entry to free.
             "sel": p.entry,
             "old": 1,               # aging: something to free
-            # The contents of the two stash-return candidates of the freed bucket.
-            "ret": data.StructLayout({"first_entry": p.entry, "second_entry": p.entry}),
+            # The contents of the two stash-return candidates of the freed bucket, as if in
+            # each sub-table (`w_src` picks).
+            "ret": data.ArrayLayout(
+                data.StructLayout({"first_entry": p.entry, "second_entry": p.entry}), 2),
             # `plan.free` of a way, and `ret_pick` (the candidate a free of a way takes, in the
             # sub-table it frees, one-hot).
             "free_way": 1, "ret_pick": S,
@@ -781,29 +788,28 @@ class GlobalFlowTable(wiring.Component):
             d.now.eq(c.now),
         ]
         m.d.sync += d.free_way.eq(nxt.free & ~in_stash_c)
-        def freed(ret):
-            """(first, second): the candidates of the sub-table the op frees, one-hot."""
-            return (Mux(ret.in2, ret.first[1], ret.first[0]),
-                    Mux(ret.in2, ret.second[1], ret.second[0]))
-
-        ret_first, ret_second = freed(ret_c)
+        # The candidates of the sub-table the op frees, one-hot.
+        ret_first = Mux(in2_c, ret_c.cand.first[1], ret_c.cand.first[0])
+        ret_second = Mux(in2_c, ret_c.cand.second[1], ret_c.cand.second[0])
         use_second = (ret_first & taken).any()
         ret_pick_c = Mux(use_second, ret_second, ret_first)
-        for k, ret in enumerate(ret_parts):
-            first, second = freed(ret)
-            m.d.sync += [
-                entry_part(d.ret.first_entry, k).eq(
-                    select(first, [entry_part(slot, k) for slot in slots])),
-                entry_part(d.ret.second_entry, k).eq(
-                    select(second, [entry_part(slot, k) for slot in slots])),
-            ]
+        for k, cand in enumerate(ret_parts):
+            for t in range(2):
+                m.d.sync += [
+                    entry_part(d.ret[t].first_entry, k).eq(
+                        select(cand.first[t], [entry_part(slot, k) for slot in slots])),
+                    entry_part(d.ret[t].second_entry, k).eq(
+                        select(cand.second[t], [entry_part(slot, k) for slot in slots])),
+                ]
         # What the RAM write at D takes (the new entry, the updated one, or one of the two
         # stash-return candidates), one-hot, in a copy per 64 bits of the entry: the write
         # register `wq` spreads over the die with the RAMs it feeds, and a select worked out
         # at D from the plan reached all 437 of its bits through one LUT (10 ns of wire).
         # A free without a stash return picks a first candidate that is empty: zero, INVALID.
         ret_way = nxt.free & ~in_stash_c
-        w_src = Cat(nxt.new, nxt.upd, ret_way & ~use_second, ret_way & use_second)
+        w_src = Cat(nxt.new, nxt.upd,
+                    *(ret_way & ~use_second & (in2_c == t) for t in range(2)),
+                    *(ret_way & use_second & (in2_c == t) for t in range(2)))
         w_src_d = register_copies(m, w_src, p.entry_parts, name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
@@ -898,7 +904,8 @@ class GlobalFlowTable(wiring.Component):
             w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
             w_entry.eq(Cat(select(copy, [
                 entry_part(source, k) for source in (
-                    new_entry, updated, d.ret.first_entry, d.ret.second_entry)])
+                    new_entry, updated, d.ret[0].first_entry, d.ret[1].first_entry,
+                    d.ret[0].second_entry, d.ret[1].second_entry)])
                 for k, copy in enumerate(w_src_d))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
