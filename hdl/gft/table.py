@@ -997,9 +997,13 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += [wq_next.en[s].eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))
                          for s in range(2)]
         m.d.sync += wq.eq(wq_next)
+        # The write address, like the read address, from a copy per way: the ways' block RAMs
+        # lie apart, and one register drove them all (12.8 ns of wire at eae791f). (`wq.addr`
+        # is for forwarding at B.)
+        wr_addr = [register_copies(m, wq_next.addr[s], W, name=f"wr_addr{s}") for s in range(2)]
         for s in range(2):
             for w in range(W):
-                m.d.comb += [wr[s][w].addr.eq(wq.addr[s]), wr[s][w].en.eq(wq.en[s][w]),
+                m.d.comb += [wr[s][w].addr.eq(wr_addr[s][w]), wr[s][w].en.eq(wq.en[s][w]),
                              wr[s][w].data.eq(wq.entry)]
 
         # Full bitmap: each write as a one-hot decode of its index, not an assignment to a
