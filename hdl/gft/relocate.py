@@ -248,13 +248,6 @@ class Relocator(wiring.Component):
 
         F = self._full_latency
 
-        def ask(w, bucket=word):
-            # The question goes out of flip-flops: the table's answer (a bit of the full
-            # bitmap, half the table wide, selected by `full_idx`) then starts at a register,
-            # not behind the way select too. So each way is asked F + 1 cycles before its
-            # answer is used. Ways past the last are never used: ask anything.
-            sub, idx = alt_of(Mux(w < W, w, 0), bucket)
-            return [self.full_sub.eq(sub), self.full_idx.eq(idx)]
 
         def wait(what):
             # The states from the one that loads `rd_addr` to the one that takes `rd_data`.
@@ -285,21 +278,18 @@ class Relocator(wiring.Component):
             wait("EXPAND")
 
             with m.State("EXPAND_LATCH"):
-                m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0),
-                             *ask(0, self.rd_data[node_sub])]
+                m.d.sync += [word.eq(self.rd_data[node_sub]), way.eq(0)]
                 m.next = "EXPAND_ASK0"
 
             # While the first answer is on its way, the next ways are asked.
             for k in range(F):
                 with m.State(f"EXPAND_ASK{k}"):
-                    m.d.sync += ask(k + 1)
                     m.next = f"EXPAND_ASK{k + 1}" if k + 1 < F else "EXPAND_WAY"
 
             with m.State("EXPAND_WAY"):
-                # `full` answers for `way`; the question for the way F + 1 on goes out.
+                # `full` answers for `way` (asked F + 1 cycles ago, see `ask_way` below).
                 last_way = way == W - 1
                 sub, idx = alt_of(way)
-                m.d.sync += ask(way + F + 1)
                 store = depth != p.move_budget
                 with m.If(~self.full):
                     m.d.sync += [src.eq(cur), src_way.eq(way), dst_sub.eq(sub),
@@ -366,6 +356,26 @@ class Relocator(wiring.Component):
             with m.State("STASH"):
                 finish_in_stash()
                 m.next = "IDLE"
+
+        # The questions go out of flip-flops: the table's answer (a bit of the full bitmap,
+        # half the table wide, selected by `full_idx`) then starts at a register, not behind
+        # the way select too. So each way is asked F + 1 cycles before its answer is used: way
+        # 0 as the bucket is latched (from `rd_data`), then one way a cycle (from `word`),
+        # counted by `ask_way` from the latch on. A question goes out in every cycle, used or
+        # not (ways past the last, and outside an expansion: ask anything), so that no decode
+        # of the state register sits in front of `full_idx` (12.5 ns at eae791f); the latch
+        # is a flip-flop of its own, set the cycle before.
+        ask_way = Signal(range(W + F + 2))
+        latching = Signal()
+        last_wait = f"EXPAND_WAIT{self._read_latency - 1}"
+        m.d.sync += [
+            latching.eq(fsm.ongoing(last_wait)),
+            ask_way.eq(Mux(fsm.ongoing(last_wait), 0,
+                           Mux(ask_way == W + F + 1, ask_way, ask_way + 1))),
+        ]
+        ask_sub, ask_idx = alt_of(Mux(ask_way < W, ask_way, 0),
+                                  p.bucket(Mux(latching, self.rd_data[node_sub], word)))
+        m.d.sync += [self.full_sub.eq(ask_sub), self.full_idx.eq(ask_idx)]
 
         # Both selects in front of `moving` come from flip-flops of their own, a copy per
         # 64-bit part, each by that part of the eight entries read (437 loads each, spread
