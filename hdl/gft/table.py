@@ -611,13 +611,11 @@ class GlobalFlowTable(wiring.Component):
         # bits beside `hit`'s). The choice between the sub-tables is made at C, after the
         # flip-flops: in front of them it put the compare's gathering across the die (the
         # partials, `match`, the OR) before a mux into 16 flip-flops (18.85 ns at a13292a).
-        # A copy of the candidates per 64-bit part of the entry steers that part's selects
-        # of the returned entries at C (each select bit reaches 437 bits of the slots, spread
-        # over the die: 445 failing endpoints at a13292a), and one more copy, with `in2`,
-        # the decision at C. Both sub-tables' candidates are selected, and `in2` only picks
-        # between them at D, in the RAM write's select: with `in2` in front of the selects
-        # at C, its copies (one per part, across the die) were the slowest paths at dbd8d7c,
-        # into them from the compare (14.8 ns) and out of them (15.4 ns).
+        # The returned entry is not selected at C: the slot chosen there goes into the RAM
+        # write's one-hot source at D (`w_src`), which takes the slots as they are. (With
+        # copies of `in2` steering selects of the entries at C, one per part across the die,
+        # they were the slowest paths at dbd8d7c: 14.8 ns into them, 15.4 ns out; selecting
+        # both sub-tables' candidates there instead cost 5k LUTs at 428bff9.)
         cand_layout = data.StructLayout({"first": data.ArrayLayout(S, 2),
                                          "second": data.ArrayLayout(S, 2)})
         ret_m = Signal(data.StructLayout({"in2": 1, "cand": cand_layout}))
@@ -627,7 +625,6 @@ class GlobalFlowTable(wiring.Component):
             *(ret_m.cand.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
         ]
         ret_c = register_copies(m, ret_m, 1, name="c_ret")[0]
-        ret_parts = register_copies(m, ret_m.cand, p.entry_parts, name="c_cand")
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
             c.hit.eq(match.any()),
@@ -669,10 +666,11 @@ class GlobalFlowTable(wiring.Component):
 
         # Stash return: the lowest live slot naming the freed bucket, with its contents. The
         # candidates were found at M, minus the slots the ops then at D took; the op at D now
-        # may take the first at this edge (it frees at most one slot), so the second goes on
-        # too, and `use_second` says whether the first was taken (it steers `ret_pick` and
-        # `w_src`, registered). No slot becomes live meanwhile: only the Relocator inserts,
-        # with the pipeline empty.
+        # may take the first at this edge (it frees at most one slot), so `use_second` says
+        # whether the first was taken (it steers `ret_pick` and `w_src`, registered). The
+        # slot chosen is read at D: no op ahead changes it meanwhile (one that updates it
+        # would share the freed bucket: a hazard), and no slot becomes live (only the
+        # Relocator inserts, with the pipeline empty).
         slots = [st.slots[j].as_value() for j in range(S)]
 
         d_extra = data.StructLayout({
@@ -680,10 +678,6 @@ class GlobalFlowTable(wiring.Component):
             # Hit entry's fields (not its key or buckets); for aging, the whole entry to free.
             "sel": p.entry,
             "old": 1,               # aging: something to free
-            # The contents of the two stash-return candidates of the freed bucket, as if in
-            # each sub-table (`w_src` picks).
-            "ret": data.ArrayLayout(
-                data.StructLayout({"first_entry": p.entry, "second_entry": p.entry}), 2),
             # `plan.free` of a way, and `ret_pick` (the candidate a free of a way takes, in the
             # sub-table it frees, one-hot).
             "free_way": 1, "ret_pick": S,
@@ -793,23 +787,13 @@ class GlobalFlowTable(wiring.Component):
         ret_second = Mux(in2_c, ret_c.cand.second[1], ret_c.cand.second[0])
         use_second = (ret_first & taken).any()
         ret_pick_c = Mux(use_second, ret_second, ret_first)
-        for k, cand in enumerate(ret_parts):
-            for t in range(2):
-                m.d.sync += [
-                    entry_part(d.ret[t].first_entry, k).eq(
-                        select(cand.first[t], [entry_part(slot, k) for slot in slots])),
-                    entry_part(d.ret[t].second_entry, k).eq(
-                        select(cand.second[t], [entry_part(slot, k) for slot in slots])),
-                ]
-        # What the RAM write at D takes (the new entry, the updated one, or one of the two
-        # stash-return candidates), one-hot, in a copy per 64 bits of the entry: the write
-        # register `wq` spreads over the die with the RAMs it feeds, and a select worked out
-        # at D from the plan reached all 437 of its bits through one LUT (10 ns of wire).
-        # A free without a stash return picks a first candidate that is empty: zero, INVALID.
+        # What the RAM write at D takes (the new entry, the updated one, or the stash slot
+        # returned), one-hot, in a copy per 64 bits of the entry: the write register `wq`
+        # spreads over the die with the RAMs it feeds, and a select worked out at D from the
+        # plan reached all 437 of its bits through one LUT (10 ns of wire). A free without a
+        # stash return picks nothing: zero, INVALID.
         ret_way = nxt.free & ~in_stash_c
-        w_src = Cat(nxt.new, nxt.upd,
-                    *(ret_way & ~use_second & (in2_c == t) for t in range(2)),
-                    *(ret_way & use_second & (in2_c == t) for t in range(2)))
+        w_src = Cat(nxt.new, nxt.upd, Mux(ret_way, ret_pick_c, 0))
         w_src_d = register_copies(m, w_src, p.entry_parts, name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
@@ -863,7 +847,7 @@ class GlobalFlowTable(wiring.Component):
             updated.timestamp.eq(Mux(mask.touch, self.now, d.sel.timestamp)),
         ]
 
-        # Stash return (see C), from registered candidates chosen by `w_src`.
+        # Stash return (see C): the slot chosen, in `ret_pick` and `w_src`.
         ret_oh = Signal(S)
         m.d.comb += ret_oh.eq(d.ret_pick)
         ret_any = ret_oh.any()
@@ -903,9 +887,7 @@ class GlobalFlowTable(wiring.Component):
             w_en.eq(free_way | (v & plan.new) | (v & plan.upd & ~d.in_stash)),
             w_sub.eq(plan.w_sub), w_way.eq(plan.w_way),
             w_entry.eq(Cat(select(copy, [
-                entry_part(source, k) for source in (
-                    new_entry, updated, d.ret[0].first_entry, d.ret[1].first_entry,
-                    d.ret[0].second_entry, d.ret[1].second_entry)])
+                entry_part(source, k) for source in (new_entry, updated, *slots)])
                 for k, copy in enumerate(w_src_d))),
             set_full.eq((v & plan.new & plan.fills) | (free_way & ~ret_any)),
             full_value.eq(plan.new),
