@@ -1131,7 +1131,16 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += answer(d_resp, req.op, status, found, out_loc, out_fields,
                            req.tag if p.tag_width else None)
         m.d.comb += [resp_q.i.valid.eq(push),
-                     resp_q.i.payload.eq(Mux(slow_push, slow_resp, d_resp))]
+                     resp_q.i.payload.eq(d_resp)]
+        # The select by a copy of `slow_push` per chunk of the queue's LUT RAM (each chunk
+        # has its own pointers and sits apart: one `slow_push` reached them all, 0.22k
+        # failing endpoints at 428bff9).
+        resp_chunks = range(0, p.response.size, Queue.CHUNK)
+        for lo, pick in zip(resp_chunks, register_copies(m, reloc.done, len(resp_chunks),
+                                                           name="slow_push")):
+            hi = min(lo + Queue.CHUNK, p.response.size)
+            m.d.comb += resp_q.i.payload.as_value()[lo:hi].eq(
+                Mux(pick, slow_resp.as_value()[lo:hi], d_resp.as_value()[lo:hi]))
         with m.If(push):
             m.d.sync += resp_count.eq(resp_count + 1)
 
