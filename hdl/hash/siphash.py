@@ -31,27 +31,14 @@ SIPROUNDS = _BLOCKS * C_ROUNDS + D_ROUNDS
 _INIT = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
 
 
-def _add64(a, b):
-    """``(a + b) mod 2**64`` as a carry-select adder: the high half is added both with and
-    without a carry in, beside the low half, whose carry out picks one. One 64-bit ripple
-    carry (32 ECP5 carry cells in a row, about 4.5 ns) with its XOR and wires took 9 to 10 ns,
-    each stage of the hash pipeline: 0.85k of the GFT's endpoints failing 8 ns at dbd8d7c."""
-    low = a[:32] + b[:32]
-    # The carry in as a low bit set in both operands, so that this is one carry chain (an
-    # added constant 1 may become an incrementer behind the adder).
-    high_carry = (Cat(C(1, 1), a[32:]) + Cat(C(1, 1), b[32:]))[1:]
-    high = Mux(low[32], high_carry, a[32:] + b[32:])
-    return Cat(low[:32], high[:32])
-
-
 def _half_round(half, v0, v1, v2, v3):
     """Half ``half`` (0 or 1) of a SipRound: one level of two independent 64-bit additions."""
     if half == 0:
-        v0 = _add64(v0, v1); v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
-        v2 = _add64(v2, v3); v3 = v3.rotate_left(16) ^ v2
+        v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
+        v2 = (v2 + v3)[:64]; v3 = v3.rotate_left(16) ^ v2
     else:
-        v0 = _add64(v0, v3); v3 = v3.rotate_left(21) ^ v0
-        v2 = _add64(v2, v1); v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
+        v0 = (v0 + v3)[:64]; v3 = v3.rotate_left(21) ^ v0
+        v2 = (v2 + v1)[:64]; v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
     return v0, v1, v2, v3
 
 
