@@ -11,7 +11,6 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..fanout import DONT_MERGE
 from ..gft.bucket import popcount
 from ..gft.compare import KeyCompare
 from ..gft.queue import Queue
@@ -259,16 +258,11 @@ class FragmentTable(wiring.Component):
         m.d.comb += self.i.ready.eq(idle & room)
         accept = self.i.valid & self.i.ready
         first = Signal()        # the fragment at hand is a first fragment
-        # A copy of `first` for the decision's write enables (`prep.write`): Yosys makes that
-        # decision their synchronous reset, and `first`, placed with its other loads, was
-        # 8 ns of wire away from them (the flow engine's slowest path at 6cfc1fe, 13.1 ns).
-        first_w = Signal(attrs={DONT_MERGE: 1})
         # ``cur`` takes ``i.payload`` in every idle cycle, whether or not a packet is accepted
         # (only an accepted fragment's is used later, and it stays while the table is busy), so
         # that the enable of its hundreds of flip-flops is one flip-flop, not the handshake.
         with m.If(idle):
             m.d.sync += [cur.eq(req), first.eq(req.frag.offset == 0),
-                         first_w.eq(req.frag.offset == 0),
                          cur_digest.eq(self.digest(identity(req.key, req.frag)))]
         with m.If(accept & fragment):
             m.d.sync += [idle.eq(0), comparing.eq(1)]
@@ -403,7 +397,7 @@ class FragmentTable(wiring.Component):
         }))
         m.d.sync += [
             prep.expired.eq(gather.expired), prep.hit.eq(hit), prep.full.eq(gather.full),
-            prep.write.eq(Mux(preparing & settled & first_w, Mux(hit, probe, spare), 0)),
+            prep.write.eq(Mux(decide_first, Mux(hit, probe, spare), 0)),
             prep.write_slot.eq(slot), prep.write_ids.eq(decide_first),
             prep.count.eq(count), prep.gone.eq(gone), prep.ports.eq(probed.ports),
             prep.shift.eq(first & moves), prep.leaving.eq(Mux(hit, probed_rank, 0)),
