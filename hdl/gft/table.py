@@ -41,8 +41,8 @@ class GlobalFlowTable(wiring.Component):
     (``(hash >> 32) & (half-1)``), so both are read in the same cycle and no port is shared.
     Beside them: the :class:`~hdl.gft.stash.Stash` (registers), a *full* bitmap (one bit per
     bucket, registers, read at issue; and a copy in a block RAM per sub-table that the
-    relocation search reads), and the statistics counters. Every entry stores its full key (320 bits, or 128 in ``ipv4`` mode)
-    and its two in-sub-table bucket indexes.
+    relocation search reads), and the statistics counters. Every entry stores its full key
+    (320 bits, or 128 in ``ipv4`` mode) and its two in-sub-table bucket indexes.
 
     Pipeline
     --------
@@ -616,15 +616,16 @@ class GlobalFlowTable(wiring.Component):
         # copies of `in2` steering selects of the entries at C, one per part across the die,
         # they were the slowest paths at dbd8d7c: 14.8 ns into them, 15.4 ns out; selecting
         # both sub-tables' candidates there instead cost 5k LUTs at 428bff9.)
-        cand_layout = data.StructLayout({"first": data.ArrayLayout(S, 2),
-                                         "second": data.ArrayLayout(S, 2)})
-        ret_m = Signal(data.StructLayout({"in2": 1, "cand": cand_layout}))
+        ret_layout = data.StructLayout({"in2": 1, "first": data.ArrayLayout(S, 2),
+                                        "second": data.ArrayLayout(S, 2)})
+        ret_m = Signal(ret_layout)
+        ret_c = Signal(ret_layout, name="c_ret")
         m.d.comb += [
             ret_m.in2.eq(Mux(s3.scan, s3.t2, match[W:2 * W].any())),
-            *(ret_m.cand.first[t].eq(first_one(mx.probe[t] & ~taken)) for t in range(2)),
-            *(ret_m.cand.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
+            *(ret_m.first[t].eq(first_one(mx.probe[t] & ~taken)) for t in range(2)),
+            *(ret_m.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
         ]
-        ret_c = register_copies(m, ret_m, 1, name="c_ret")[0]
+        m.d.sync += ret_c.eq(ret_m)
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
             c.hit.eq(match.any()),
@@ -783,8 +784,8 @@ class GlobalFlowTable(wiring.Component):
         ]
         m.d.sync += d.free_way.eq(nxt.free & ~in_stash_c)
         # The candidates of the sub-table the op frees, one-hot.
-        ret_first = Mux(in2_c, ret_c.cand.first[1], ret_c.cand.first[0])
-        ret_second = Mux(in2_c, ret_c.cand.second[1], ret_c.cand.second[0])
+        ret_first = Mux(in2_c, ret_c.first[1], ret_c.first[0])
+        ret_second = Mux(in2_c, ret_c.second[1], ret_c.second[0])
         use_second = (ret_first & taken).any()
         ret_pick_c = Mux(use_second, ret_second, ret_first)
         # What the RAM write at D takes (the new entry, the updated one, or the stash slot
@@ -925,15 +926,15 @@ class GlobalFlowTable(wiring.Component):
             reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
         ]
 
-        def answer(value, op, status, found, loc, fields, tag):
-            """The statements that lay out a response in ``value``: ``loc`` and the entry's
-            fields only with ``found`` (zero otherwise)."""
+        def answer(value, op, status, found, loc, fields, request):
+            """The statements that lay out a response to ``request`` in ``value``: ``loc``
+            and the entry's fields only with ``found`` (zero otherwise)."""
             stmts = [value.op.eq(op), value.status.eq(status),
                      value.loc.eq(Mux(found, loc, 0))]
             stmts += [value.entry[name].eq(Mux(found, fields[name], 0))
                       for name, _ in value.entry.shape()]
             if p.tag_width:
-                stmts.append(value.tag.eq(tag))
+                stmts.append(value.tag.eq(request.tag))
             return stmts
 
         # The Relocator's answer is registered at `done` and pushed, with its counts, in the
@@ -946,7 +947,7 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += slow_push.eq(reloc.done)
         m.d.sync += answer(slow_resp, GftOp.RESERVE, reloc.result.status,
                            reloc.result.status == GftStatus.INSERTED, reloc.result.loc,
-                           slow_entry, slow_req.tag if p.tag_width else None)
+                           slow_entry, slow_req)
         with m.If(slow_push):
             inserted = slow_resp.status == GftStatus.INSERTED
             m.d.comb += [
@@ -1138,8 +1139,7 @@ class GlobalFlowTable(wiring.Component):
 
         # Responses.
         d_resp = Signal(p.response)
-        m.d.comb += answer(d_resp, req.op, status, found, out_loc, out_fields,
-                           req.tag if p.tag_width else None)
+        m.d.comb += answer(d_resp, req.op, status, found, out_loc, out_fields, req)
         m.d.comb += [resp_q.i.valid.eq(push),
                      resp_q.i.payload.eq(d_resp)]
         # The select by a copy of `slow_push` per chunk of the queue's LUT RAM (each chunk
