@@ -73,7 +73,9 @@ class Relocator(wiring.Component):
     wr : ``Out(StructLayout({"en", "sub", "idx", "way", "entry"}))``
         One way write.
     full_sub, full_idx : ``Out(1)``, ``Out(params.index_bits)``
-        Bucket whose *full* bit the search asks for (registered).
+        Bucket whose *full* bit the search asks for (registered). A question goes out in
+        every cycle; only those asked ``full_latency + 1`` cycles before a way's turn are
+        used.
     full : ``In(1)``
         That bit, ``full_latency`` cycles after the question.
     set_full : ``Out(StructLayout({"en", "sub", "idx", "value"}))``
@@ -247,7 +249,6 @@ class Relocator(wiring.Component):
             return ~node_sub, Mux(node_sub, e.i1, e.i2)
 
         F = self._full_latency
-
 
         def wait(what):
             # The states from the one that loads `rd_addr` to the one that takes `rd_data`.

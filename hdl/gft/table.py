@@ -91,7 +91,7 @@ class GlobalFlowTable(wiring.Component):
         commit; an op reading that bucket in that cycle gets it by forwarding at B, so the
         extra cycle is invisible to the hazard rules and to the latency. The *full* bit is
         written from a register too (``fq``), and the slow-path check at I counts a fill
-        still pending there.
+        still pending there (and one pending when the request arrived).
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
     *t + 41* (the hash's 33, then 8) when nothing waits, for every op and outcome except a
@@ -1000,9 +1000,10 @@ class GlobalFlowTable(wiring.Component):
         # The commit's write lands a cycle late, like the RAM write, from a register copy per
         # 64 bits of each bitmap (`fq`): the bitmaps' 1024 flip-flops sit by their readers
         # across the die, and the commit's decision reached them all through one decode
-        # (6 ns of wire at 8f10d04). Only `maybe_slow` reads the bitmap while a write may be
-        # pending, and it counts a pending fill too (below); the Relocator reads it two
-        # cycles or more after its start, and writes it itself only while nothing commits.
+        # (6 ns of wire at 8f10d04). Only a request arriving in the skid reads the flip-flops
+        # while a write may be pending, and it keeps a pending fill apart (`skid_pend`,
+        # below); the Relocator reads the block-RAM copy long after its start, and writes the
+        # bitmap itself only while nothing commits.
         fq_layout = data.StructLayout({"en": 2, "idx": IB, "value": 1})
         fq_next = Signal(fq_layout)
         m.d.comb += [

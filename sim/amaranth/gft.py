@@ -2,7 +2,8 @@
 cycles, takes responses and aged entries under random backpressure, and records everything
 for :class:`sim.model.gft_ops.Scoreboard`, which checks every answer, location, counter and
 the final table contents (read straight from the RAMs and the stash) against the golden
-model, and both copies of the *full* bitmap against the contents. The cocotb bench :mod:`sim.cocotb.benches.gft` feeds the same scoreboard."""
+model, and both copies of the *full* bitmap against the contents. The cocotb bench
+:mod:`sim.cocotb.benches.gft` feeds the same scoreboard."""
 
 import random
 from dataclasses import dataclass, field
