@@ -252,11 +252,15 @@ class GlobalFlowTable(wiring.Component):
         # whose LUT RAM is written in every cycle. The skid's registers load on its write
         # pointer and level, and with the whole request in them that load enable reached
         # ~500 flip-flops spread with their readers (744 failing endpoints at a13292a).
+        # The queue gives up a request a cycle after it issues, straight into R (nothing at A
+        # reads it), so its read pointers move on a flip-flop and not on the issue decision,
+        # which reached them across the die (14.9 ns at 362f863). It then holds one request
+        # more than the skid: 3.
         arriving = Signal(p.request)
         m.d.comb += arriving.eq(hasher.o_stream.payload.tag)
         head_layout = data.StructLayout({"hash": 64, "op": GftOp})
         skid = m.submodules.skid = Skid(shape=head_layout)
-        req_q = m.submodules.req_queue = Queue(shape=p.request, depth=2)
+        req_q = m.submodules.req_queue = Queue(shape=p.request, depth=3)
         m.d.comb += [
             skid.i.valid.eq(hasher.o_stream.valid),
             skid.i.payload.hash.eq(hasher.o_stream.payload.hash),
@@ -388,8 +392,10 @@ class GlobalFlowTable(wiring.Component):
         m.d.comb += [
             issue_req.eq(head_valid & ~req_waits & ~blocked & has_credit),
             skid.o.ready.eq(issue_req),
-            req_q.o.ready.eq(issue_req),
         ]
+        req_issued = Signal()
+        m.d.sync += req_issued.eq(issue_req)
+        m.d.comb += req_q.o.ready.eq(req_issued)
 
         target = aging.target
         # The stash slot an aging step would examine, copied into a register every cycle (a
@@ -437,7 +443,6 @@ class GlobalFlowTable(wiring.Component):
             s0.t1.eq(head_valid | scan_t1), s0.t2.eq(head_valid | scan_t2),
             s0.i1.eq(Mux(head_valid, h_i1, scan_i1)), s0.i2.eq(Mux(head_valid, h_i2, scan_i2)),
             s0.slot.eq(target.slot), s0.way.eq(target.way),
-            s0.req.eq(req_q.o.payload),
         ]
 
         # An aging step in flight must never commit after a request that read its bucket
@@ -458,6 +463,9 @@ class GlobalFlowTable(wiring.Component):
             m.d.sync += there.eq(here)
             with m.If(cancel[k]):
                 m.d.sync += there.valid.eq(0)
+        # The request joins at R, from the queue's head (see the issue buffer): `s0.req` is
+        # never loaded.
+        m.d.sync += s1.req.eq(req_q.o.payload)
         d_valid = s5.valid
 
         # --- B: registered buckets, first half of the compare, aging's expired ways ---------
@@ -595,6 +603,11 @@ class GlobalFlowTable(wiring.Component):
             "old": 1,       # aging: something to free
             "hit": 1, "place_loc": p.location,
             "pick": 2 * W + S,
+            # The entry is a stash slot (an OR of the pick's stash bits beside `hit`): in front
+            # of the RAM write's source and the stash enables at C, the pick's flip-flops sit by
+            # the slots they select from, across the die (4 ns of wire into the decision at
+            # 362f863).
+            "in_stash": 1,
             "now": p.timestamp_bits,
             "place": data.StructLayout({"any": 1, "second": 1, "way": p.way_bits, "fills": 1}),
             "refuse": 1,
@@ -629,6 +642,7 @@ class GlobalFlowTable(wiring.Component):
         m.d.sync += [
             c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
             c.hit.eq(match.any()),
+            c.in_stash.eq(Mux(s3.scan, s3.scan_stash, match[2 * W:].any())),
             c.place_loc.stash.eq(0), c.place_loc.way.eq(place_m.way),
             c.place_loc.bucket.eq(global_bucket(place_m.second,
                                                 Mux(place_m.second, s3.i2, s3.i1))),
@@ -668,7 +682,8 @@ class GlobalFlowTable(wiring.Component):
         # Stash return: the lowest live slot naming the freed bucket, with its contents. The
         # candidates were found at M, minus the slots the ops then at D took; the op at D now
         # may take the first at this edge (it frees at most one slot), so `use_second` says
-        # whether the first was taken (it steers `ret_pick` and `w_src`, registered). The
+        # whether the first was taken (it steers D's `ret_pick` and `takes`; the RAM write's
+        # source and the stash enables choose again at D, after their copies' flip-flops). The
         # slot chosen is read at D: no op ahead changes it meanwhile (one that updates it
         # would share the freed bucket: a hazard), and no slot becomes live (only the
         # Relocator inserts, with the pipeline empty).
@@ -717,9 +732,9 @@ class GlobalFlowTable(wiring.Component):
         # way in the sub-table it examines, or its stash slot), from the registered pick.
         h1_any, h1_way = lowest(m, pick[:W], name="hit1")
         _, h2_way = lowest(m, pick[W:2 * W], name="hit2")
-        hs_any, hs_slot = lowest(m, pick[2 * W:], name="hits")
+        _, hs_slot = lowest(m, pick[2 * W:], name="hits")
         in2_c = ret_c.in2       # the sub-table freed, registered at M
-        in_stash_c = Mux(s4.scan, s4.scan_stash, hs_any)
+        in_stash_c = c.in_stash
         way_c = Mux(h1_any, h1_way, h2_way)
         slot_c = Mux(s4.scan, s4.slot, hs_slot)
         m.d.comb += [
@@ -788,18 +803,33 @@ class GlobalFlowTable(wiring.Component):
         ret_second = Mux(in2_c, ret_c.second[1], ret_c.second[0])
         use_second = (ret_first & taken).any()
         ret_pick_c = Mux(use_second, ret_second, ret_first)
+        ret_way = nxt.free & ~in_stash_c
+        # The slot returned, chosen again at D after the flip-flops of each copy below: the
+        # copies take both candidates and what the op then at D took (`taken`), not the choice
+        # (`use_second` behind `taken` reached the copies across the die from the decision:
+        # 16.0 ns at 362f863). The choice above only feeds D's own flags.
+        ret_cands = Signal(data.StructLayout({"first": S, "second": S, "taken": S}))
+        m.d.comb += [ret_cands.first.eq(Mux(ret_way, ret_first, 0)),
+                     ret_cands.second.eq(Mux(ret_way, ret_second, 0)),
+                     ret_cands.taken.eq(taken)]
+
+        def ret_pick_d(cands):
+            return Mux((cands.first & cands.taken).any(), cands.second, cands.first)
+
         # What the RAM write at D takes (the new entry, the updated one, or the stash slot
         # returned), one-hot, in a copy per 64 bits of the entry: the write register `wq`
         # spreads over the die with the RAMs it feeds, and a select worked out at D from the
         # plan reached all 437 of its bits through one LUT (10 ns of wire). A free without a
         # stash return picks nothing: zero, INVALID.
-        ret_way = nxt.free & ~in_stash_c
-        w_src = Cat(nxt.new, nxt.upd, Mux(ret_way, ret_pick_c, 0))
-        w_src_d = register_copies(m, w_src, p.entry_parts, name="w_src")
+        w_src_layout = data.StructLayout({"new": 1, "upd": 1, "ret": ret_cands.shape()})
+        w_src = Signal(w_src_layout)
+        m.d.comb += [w_src.new.eq(nxt.new), w_src.upd.eq(nxt.upd), w_src.ret.eq(ret_cands)]
+        w_src_d = [Cat(copy.new, copy.upd, ret_pick_d(copy.ret))
+                   for copy in register_copies(m, w_src, p.entry_parts, name="w_src")]
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
         m.d.comb += takes_c.eq(Mux(nxt.free & in_stash_c, slot_oh_c, 0) |
-                               Mux(nxt.free & ~in_stash_c, ret_pick_c, 0))
+                               Mux(ret_way, ret_pick_c, 0))
         m.d.sync += [
             d.ret_pick.eq(ret_pick_c),
             d.takes.eq(takes_c),
@@ -808,20 +838,29 @@ class GlobalFlowTable(wiring.Component):
         # zero unless it reaches D: a copy per 64-bit part of the entry, each by that part of
         # the slots (their 437 flip-flops spread over the die with the compare and the selects
         # that read them). With D's `valid` and one set of flags behind one LUT, these enables
-        # were the table's most common failing endpoints (5.4k of 12k at 1680396).
+        # were the table's most common failing endpoints (5.4k of 12k at 1680396). The slot a
+        # free returns is chosen after each copy's flip-flops, as for `w_src`.
         # An aging step writes a slot only to free it, and a slot's state alone says whether
         # it is live: so only the part that holds `state` takes a step's write, and only that
         # part's copy waits for the step's cancel (the issue decision, which reached all seven
         # copies across the die at 9b345fb: 18.25 ns at placement).
-        writes_c = takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0)
+        own_c = Mux((nxt.free | nxt.upd) & in_stash_c, slot_oh_c, 0)
         state_part = p.entry["state"].offset // ENTRY_PART
-        # The Relocator's stash insert (never at the same time: it runs with the pipeline
-        # empty) is ORed in here, in front of the copies, so that they drive the slots'
-        # enables directly: with the OR behind them, its LUT sat between these copies and
-        # the Relocator's across the die (9 ns of wire each way at 4a5b9a1).
-        s_write = [register_copies(
-            m, Mux(s4.valid & Mux(k == state_part, ~cancel[4], ~s4.scan), writes_c, 0) |
-            reloc.stash_en_next, 1, name=f"s_write{k}")[0] for k in range(p.entry_parts)]
+        s_write_layout = data.StructLayout({"own": S, "ret": ret_cands.shape()})
+        s_write = []
+        for k in range(p.entry_parts):
+            gate = s4.valid & Mux(k == state_part, ~cancel[4], ~s4.scan)
+            value = Signal(s_write_layout, name=f"s_write{k}_next")
+            # The Relocator's stash insert (never at the same time: it runs with the pipeline
+            # empty) is ORed in here, in front of the copies: with the OR behind them, its LUT
+            # sat between these copies and the Relocator's across the die (9 ns of wire each
+            # way at 4a5b9a1).
+            m.d.comb += [value.own.eq(Mux(gate, own_c, 0) | reloc.stash_en_next),
+                         value.ret.first.eq(Mux(gate, ret_cands.first, 0)),
+                         value.ret.second.eq(Mux(gate, ret_cands.second, 0)),
+                         value.ret.taken.eq(taken)]
+            copy, = register_copies(m, value, 1, name=f"s_write{k}")
+            s_write.append(copy.own | ret_pick_d(copy.ret))
 
         # --- D: commit -----------------------------------------------------------------------
 
