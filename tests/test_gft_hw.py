@@ -576,7 +576,7 @@ def test_one_lookup_per_clock_at_95_percent_load():
     assert taken[-1] - taken[0] == len(taken) - 1
 
 
-def test_response_latency_is_the_hash_latency_plus_8_cycles_for_every_op():
+def test_response_latency_is_the_hash_latency_plus_9_cycles_for_every_op():
     rng = seeded_rng("latency")
     dut = GlobalFlowTable(buckets=64, ways=2)
     model = model_for(dut)
@@ -588,7 +588,7 @@ def test_response_latency_is_the_hash_latency_plus_8_cycles_for_every_op():
             used |= set(model.candidates(k))
     bench, _ = run(dut, [Request(op, k, fid=1) for op, k in zip(GftOp, chosen)])
     assert [got - sent for (_, sent, _), (_, got, _) in zip(bench.sent, bench.responses)] == \
-        [FlowHash().latency + 8] * 4
+        [FlowHash().latency + 9] * 4
 
 
 # --- Export -----------------------------------------------------------------------------------

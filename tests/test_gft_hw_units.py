@@ -366,7 +366,7 @@ class _RelocationHarness(Elaboratable):
     dict(buckets=8, ways=2, stash=2, move_budget=0),
     dict(buckets=8, ways=4, stash=2, move_budget=3),    # the default shape: ways past F + 1
 ], ids=lambda c: "b{buckets}w{ways}s{stash}m{move_budget}".format(**c))
-@pytest.mark.parametrize("read_latency,full_latency", [(2, 1), (3, 1), (4, 1), (4, 2), (2, 3)])
+@pytest.mark.parametrize("read_latency,full_latency", [(2, 1), (3, 1), (4, 1), (5, 2), (2, 3)])
 def test_relocator_does_exactly_the_models_search_moves_and_stash_insert(config, read_latency,
                                                                           full_latency):
     """Fill a model table; each time a key finds both buckets full, load the model's state

@@ -43,8 +43,8 @@ class Relocator(wiring.Component):
     With *L* the ``read_latency`` and *F* the ``full_latency``: 2 to set up the roots, then
     ``2 + L + F + ways`` per bucket expanded, ``3 + L`` per move, 1 for the final write and 1
     for the output registers; with ``move_budget == 0`` straight to the stash (2). Worst case
-    with the defaults (4 ways, budget 3) and the table's *L* = 4, *F* = 2: 42 expansions, 3
-    moves: 2 + 42 * 12 + 3 * 7 + 1 + 1 = 529. Every output the table acts on (``wr``, ``set_full``,
+    with the defaults (4 ways, budget 3) and the table's *L* = 5, *F* = 2: 42 expansions, 3
+    moves: 2 + 42 * 13 + 3 * 8 + 1 + 1 = 574. Every output the table acts on (``wr``, ``set_full``,
     ``stash_write``, ``result``, ``done``) is a register, loaded a cycle after the state
     that decides it, so a write lands a cycle later than it is decided.
     ``rd_addr`` is a register, loaded the cycle after the node is read from the node queue

@@ -59,9 +59,12 @@ class GlobalFlowTable(wiring.Component):
         register of its own (:func:`~hdl.fanout.register_copies`): the RAMs are a hundred
         block RAMs across the die, and the wire to them takes most of a cycle.
     R
-        Block RAM output; the stash is probed for live slots that name the op's buckets.
+        Block RAM output; the request joins from the issue buffer's queue.
+    T (transport)
+        Block RAM output registered as it is, by the RAMs; the stash is probed for live
+        slots that name the op's buckets.
     B
-        Output registered, with the way that the write in W (below) lands in the same cycle
+        Registered again, with the way that the write in W (below) landed at the read edge
         forwarded into it; first half of the full-key compare over ``2 * ways`` ways and the
         stash (:class:`~hdl.gft.compare.KeyCompare`); an aging step finds its expired ways
         and every stash slot's age is judged (a vector, selected at M); placement of a new
@@ -94,16 +97,16 @@ class GlobalFlowTable(wiring.Component):
         still pending there (and one pending when the request arrived).
 
     Latency: a request transferred on ``req`` at edge *t* is offered on ``resp`` from edge
-    *t + 41* (the hash's 33, then 8) when nothing waits, for every op and outcome except a
+    *t + 42* (the hash's 33, then 9) when nothing waits, for every op and outcome except a
     RESERVE that needs the slow path (below). Throughput: one request per clock.
 
     Hazards (stall, not bypass)
     ---------------------------
-    An op reads its two buckets at the end of A and writes at D, five cycles later. A request
+    An op reads its two buckets at the end of A and writes at D, six cycles later. A request
     is held at I while an older RESERVE, UPDATE or DELETE that shares one of its buckets is
     between A and C (same key implies same buckets), so it reads only after that write (the
     one committing as it issues reaches it by forwarding at B): back-to-back ops on one
-    bucket cost up to 5 stall cycles, and a second RESERVE of a key, even on the next clock,
+    bucket cost up to 6 stall cycles, and a second RESERVE of a key, even on the next clock,
     HITs the first one's entry. LOOKUPs never write, so they never hold anything up.
     The stash needs no extra rule: an op only ever touches the stash entries of its own key
     (compare, update, delete) or of keys whose candidates include the bucket it frees (stash
@@ -116,8 +119,8 @@ class GlobalFlowTable(wiring.Component):
     committed. If at D it misses, the
     :class:`~hdl.gft.relocate.Relocator` runs the model's search, moves and stash insert with
     the RAM ports while the pipeline stays empty, then the response goes out and issue
-    resumes: (2 + (8 + ways) * expansions + 7 * moves + 2) extra cycles, 529 worst case with
-    the defaults. Such a RESERVE that hits (common at high load) only costs 6 idle issue
+    resumes: (2 + (9 + ways) * expansions + 8 * moves + 2) extra cycles, 574 worst case with
+    the defaults. Such a RESERVE that hits (common at high load) only costs 7 idle issue
     slots.
 
     Aging
@@ -178,10 +181,10 @@ class GlobalFlowTable(wiring.Component):
         ``ctx.get(stash.slots)``) and both copies of the *full* bitmap.
     """
 
-    RESPONSE_DEPTH = 8
+    RESPONSE_DEPTH = 9
     """Responses the output queue holds; a request is issued only with a free place reserved
-    for its response, and 8 covers the 8-cycle round trip of a place at full rate (issue,
-    A to D, the read-out, the credit's flip-flop): with 7 a lookup a clock no longer
+    for its response, and 9 covers the 9-cycle round trip of a place at full rate (issue,
+    A to D, the read-out, the credit's flip-flop): with 8 a lookup a clock no longer
     holds."""
 
     def __init__(self, *, buckets=1024, ways=4, stash=8, move_budget=3, key_mode="dual",
@@ -294,8 +297,8 @@ class GlobalFlowTable(wiring.Component):
         self.storage = {"rams": rams, "stash": st, "full": []}
         aging = m.submodules.aging = AgingScan(p)
         # The Relocator's read address goes through the A registers too, and it takes the
-        # buckets at M: four cycles to data (see the Relocator's words at D).
-        reloc = m.submodules.relocator = Relocator(p, read_latency=4, full_latency=2)
+        # buckets at M: five cycles to data (see the Relocator's words at D).
+        reloc = m.submodules.relocator = Relocator(p, read_latency=5, full_latency=2)
         resp_q = m.submodules.resp_queue = Queue(shape=p.response, depth=self.RESPONSE_DEPTH)
         aged_q = m.submodules.aged_queue = Queue(shape=p.aged, depth=2)
         wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
@@ -319,8 +322,11 @@ class GlobalFlowTable(wiring.Component):
             "way": p.way_bits,  # aging: first way to examine
             "req": p.request,
         })
-        s0, s1, s2, s3, s4, s5 = (Signal(op_layout, name=f"s{k}") for k in range(6))
-        stages = (s0, s1, s2, s3, s4, s5)       # A, R, B, M, C, D
+        s0, s1, s2, s3, s4, s5, s6 = (Signal(op_layout, name=f"s{k}") for k in range(7))
+        stages = (s0, s1, s2, s3, s4, s5, s6)       # A, R, T, B, M, C, D
+        # An op in one of these has read its buckets but not yet committed: the window of the
+        # bucket hazard and of the aging step's cancel.
+        before_d = stages[:-1]
 
         def touches(s, t1, t2, i1, i2):
             return s.valid & ((s.t1 & t1 & (s.i1 == i1)) | (s.t2 & t2 & (s.i2 == i2)))
@@ -353,7 +359,7 @@ class GlobalFlowTable(wiring.Component):
         # The bucket hazard of the request at the head is worked out a cycle ahead, into
         # flip-flops, for each request that can be at the head then (the same one, the next one
         # in the skid buffer, or the one arriving from the hash), behind what A to C will hold
-        # then: this cycle's issue and A, R, B, M. So the issue decision, which loads A and
+        # then: this cycle's issue and A to M. So the issue decision, which loads A and
         # pops the skid buffer, is a few LUT levels from flip-flops.
         # Each case is worked out for either skid register at the head, and `skid.rd` (which
         # also steers the whole request into R) picks one after the flip-flops.
@@ -361,10 +367,10 @@ class GlobalFlowTable(wiring.Component):
         head_writer = head_valid & (head.op != GftOp.LOOKUP)
 
         def waits_next(hash_value, issued=None):
-            """Whether a request hashed to ``hash_value`` waits behind A, R, B, M and, when
+            """Whether a request hashed to ``hash_value`` waits behind A to M and, when
             ``issued`` (a skid register) issues this cycle, behind it at A."""
             i1, i2 = candidates(hash_value)
-            ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in stages[:4]]
+            ahead = [touches(s, 1, 1, i1, i2) & s.writer for s in before_d[:-1]]
             if issued is not None:
                 o1, o2 = candidates(issued.hash)
                 ahead.append((issued.op != GftOp.LOOKUP) & ((o1 == i1) | (o2 == i2)))
@@ -414,7 +420,7 @@ class GlobalFlowTable(wiring.Component):
         scan_i1 = Mux(target.stash, scan_slot.i1, target.idx)
         scan_i2 = Mux(target.stash, scan_slot.i2, target.idx)
         scan_waits = Cat(touches(s, scan_t1, scan_t2, scan_i1, scan_i2) & s.writer
-                         for s in stages[:5]).any()
+                         for s in before_d).any()
         issue_scan = Signal()
         m.d.comb += issue_scan.eq(~head_valid & ~blocked & ~scan_inflight & aged_q.i.ready &
                                   ~scan_waits & (scan_slot_ok | ~target.stash))
@@ -455,9 +461,9 @@ class GlobalFlowTable(wiring.Component):
             return touches(s, 1, 1, *candidates(ring[k].hash))
 
         cancel = [issue_req & s.scan & Mux(skid.rd, touches_ring(s, 1), touches_ring(s, 0))
-                  for s in stages[:5]]
+                  for s in before_d]
 
-        # A -> R -> B -> M -> C -> D: ops advance every cycle; a cancelled aging step becomes a
+        # A -> R -> T -> B -> M -> C -> D: ops advance every cycle; a cancelled aging step becomes a
         # bubble.
         for k, (here, there) in enumerate(zip(stages, stages[1:])):
             m.d.sync += there.eq(here)
@@ -466,30 +472,48 @@ class GlobalFlowTable(wiring.Component):
         # The request joins at R, from the queue's head (see the issue buffer): `s0.req` is
         # never loaded.
         m.d.sync += s1.req.eq(req_q.o.payload)
-        d_valid = s5.valid
+        d_valid = s6.valid
+
+        # --- T: the RAMs' outputs registered as they are ------------------------------------
+        #
+        # A transport stage: the 116 block RAMs span the die, and their outputs went straight
+        # into B's forwarding selects, placed by the logic that reads them (6 to 7 ns of wire
+        # after the RAMs' own 3 ns: 1.1k failing endpoints at 362f863). Each way's register
+        # can sit between its RAMs and B.
+        t_words = [[Signal(p.entry, name=f"t_word{s}_{w}", reset_less=True) for w in range(W)]
+                   for s in range(2)]
+        for s in range(2):
+            for w in range(W):
+                m.d.sync += t_words[s][w].eq(rd[s][w].data)
 
         # --- B: registered buckets, first half of the compare, aging's expired ways ---------
 
         words = [Signal(p.bucket, name=f"b_word{s}") for s in range(2)]
         # Writes reach the RAMs a cycle after they are decided (the `wq` register, below), so
         # a read at the edge a write lands sees the old word (the read ports are not
-        # transparent): the way written is forwarded into the registered bucket instead.
+        # transparent): the way written is forwarded into the registered bucket instead, two
+        # edges later (through T). No write to an op's bucket lands after its read edge
+        # while it is in flight: the bucket hazard holds a request until every writer ahead
+        # on its buckets has committed, and the Relocator's own writes land before its next
+        # read.
         wq = Signal(data.StructLayout({"en": data.ArrayLayout(W, 2),
                                        "addr": data.ArrayLayout(IB, 2), "entry": p.entry}))
         # The forwarding select in a register copy per 64-bit part of the entry: each way's
         # 437 bits spread over the block RAMs that hold it, and one flip-flop per way reached
         # them all (1.2k failing endpoints at 9b345fb).
-        fwd_entry = Signal(p.entry)
-        m.d.sync += fwd_entry.eq(wq.entry)
+        fwd_r = Signal(p.entry, reset_less=True)
+        fwd_entry = Signal(p.entry, reset_less=True)
+        m.d.sync += [fwd_r.eq(wq.entry), fwd_entry.eq(fwd_r)]
         for s in range(2):
-            fwd_en = register_copies(m, Mux(rd_addr[s][0] == wq.addr[s], wq.en[s], 0),
-                                     p.entry_parts, name=f"fwd_en{s}")
+            fwd_en_r = Signal(W, name=f"fwd_en_r{s}")
+            m.d.sync += fwd_en_r.eq(Mux(rd_addr[s][0] == wq.addr[s], wq.en[s], 0))
+            fwd_en = register_copies(m, fwd_en_r, p.entry_parts, name=f"fwd_en{s}")
             for w in range(W):
                 m.d.sync += words[s][w].eq(Cat(
-                    Mux(en[w], entry_part(fwd_entry, k), entry_part(rd[s][w].data, k))
+                    Mux(en[w], entry_part(fwd_entry, k), entry_part(t_words[s][w], k))
                     for k, en in enumerate(fwd_en)))
 
-        b_storable, b_key = self._stored_key(s2.req.key)
+        b_storable, b_key = self._stored_key(s3.req.key)
         # 64-bit slices: four LUT levels here at B, where there is room, and a six-input AND
         # (two levels) at M.
         cmp = m.submodules.compare = KeyCompare(width=p.key.size, count=2 * W + S, chunk=64)
@@ -503,14 +527,14 @@ class GlobalFlowTable(wiring.Component):
 
         # The stash slot the op at D frees at this edge (see the stash writes at D).
         taken = Signal(S)
-        # The stash is probed for slots that name the op's buckets a stage early, at R, so the
+        # The stash is probed for slots that name the op's buckets a stage early, at T, so the
         # bucket-index compares sit behind flip-flops of their own and not in front of the
         # candidates (found at M). The stash can change at each edge the probe is registered
         # at only by the slot the op then at D takes (an update in place keeps a slot's key, so
         # its buckets, and its state live; the Relocator inserts only with the pipeline
-        # empty), so that slot is removed at each (R -> B, B -> M, M -> C, and at C).
+        # empty), so that slot is removed at each (T -> B, B -> M, M -> C, and at C).
         probe = Signal(data.ArrayLayout(S, 2))
-        m.d.comb += [st.probe_i1.eq(s1.i1), st.probe_i2.eq(s1.i2)]
+        m.d.comb += [st.probe_i1.eq(s2.i1), st.probe_i2.eq(s2.i2)]
         m.d.sync += [probe[0].eq(st.probe1 & ~taken), probe[1].eq(st.probe2 & ~taken)]
         m_extra = data.StructLayout({
             "old": W, "stash_old": S, "now": p.timestamp_bits,
@@ -528,7 +552,7 @@ class GlobalFlowTable(wiring.Component):
             place.free1.eq(Cat(words[0][w].state == EntryState.INVALID for w in range(W))),
             place.free2.eq(Cat(words[1][w].state == EntryState.INVALID for w in range(W))),
         ]
-        req_b = s2.req
+        req_b = s3.req
         # The timestamps expired at `now`, worked out from `now` a cycle ahead and registered
         # with it: the ages judged here, and the `now` reported with a free, are that cycle's.
         window_layout, window_next = expiry_window(self.now, self.timeout, p.timestamp_bits)
@@ -540,9 +564,9 @@ class GlobalFlowTable(wiring.Component):
         # way is always at or after the scan's first way: no compare, which Verilator
         # would flag as constant.)
         old_b = Signal(W)
-        m.d.comb += old_b.eq(Mux(s2.t1, *(Cat(
+        m.d.comb += old_b.eq(Mux(s3.t1, *(Cat(
             expired(word[w].state, word[w].timestamp, window) &
-            ((s2.way <= w) if w < (1 << p.way_bits) - 1 else 1)
+            ((s3.way <= w) if w < (1 << p.way_bits) - 1 else 1)
             for w in range(W)) for word in words)))
         # The entry an aging step examines, one-hot over the ways and the stash (its first
         # expired way in the sub-table it examines, or its slot), found here and registered
@@ -550,10 +574,10 @@ class GlobalFlowTable(wiring.Component):
         # reports from 16 sources of 320 bits spread over the die, and behind the priority
         # encoder at M it was 0.3k failing endpoints at a13292a.
         scan_pick_b = Signal(2 * W + S)
-        with m.If(s2.scan_stash):
-            m.d.comb += scan_pick_b[2 * W:].eq(Cat(s2.slot == j for j in range(S)))
+        with m.If(s3.scan_stash):
+            m.d.comb += scan_pick_b[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
         with m.Else():
-            m.d.comb += scan_pick_b[:2 * W].eq(Mux(s2.t2, first_one(old_b) << W,
+            m.d.comb += scan_pick_b[:2 * W].eq(Mux(s3.t2, first_one(old_b) << W,
                                                    first_one(old_b)))
         key_parts = -(-p.key.size // ENTRY_PART)
         *key_picks, scan_pick = register_copies(m, scan_pick_b, key_parts + 1, name="scan_pick")
@@ -634,19 +658,19 @@ class GlobalFlowTable(wiring.Component):
         ret_m = Signal(ret_layout)
         ret_c = Signal(ret_layout, name="c_ret")
         m.d.comb += [
-            ret_m.in2.eq(Mux(s3.scan, s3.t2, match[W:2 * W].any())),
+            ret_m.in2.eq(Mux(s4.scan, s4.t2, match[W:2 * W].any())),
             *(ret_m.first[t].eq(first_one(mx.probe[t] & ~taken)) for t in range(2)),
             *(ret_m.second[t].eq(second_one(mx.probe[t] & ~taken)) for t in range(2)),
         ]
         m.d.sync += ret_c.eq(ret_m)
         m.d.sync += [
-            c.old.eq(Mux(s3.scan_stash, mx.stash_old.bit_select(s3.slot, 1), old_any)),
+            c.old.eq(Mux(s4.scan_stash, mx.stash_old.bit_select(s4.slot, 1), old_any)),
             c.hit.eq(match.any()),
-            c.in_stash.eq(Mux(s3.scan, s3.scan_stash, match[2 * W:].any())),
+            c.in_stash.eq(Mux(s4.scan, s4.scan_stash, match[2 * W:].any())),
             c.place_loc.stash.eq(0), c.place_loc.way.eq(place_m.way),
             c.place_loc.bucket.eq(global_bucket(place_m.second,
-                                                Mux(place_m.second, s3.i2, s3.i1))),
-            c.pick.eq(Mux(s3.scan, scan_pick, match)),
+                                                Mux(place_m.second, s4.i2, s4.i1))),
+            c.pick.eq(Mux(s4.scan, scan_pick, match)),
             c.now.eq(mx.now), c.place.eq(mx.place), c.refuse.eq(mx.refuse),
             *(c.words[n // W][n % W][name].eq(mx.words[n // W][n % W][name])
               for n in range(2 * W) for name, _ in p.fields),
@@ -736,15 +760,15 @@ class GlobalFlowTable(wiring.Component):
         in2_c = ret_c.in2       # the sub-table freed, registered at M
         in_stash_c = c.in_stash
         way_c = Mux(h1_any, h1_way, h2_way)
-        slot_c = Mux(s4.scan, s4.slot, hs_slot)
+        slot_c = Mux(s5.scan, s5.slot, hs_slot)
         m.d.comb += [
             nxt.w_sub.eq(in2_c), nxt.w_way.eq(way_c),
             nxt.loc.stash.eq(in_stash_c),
             nxt.loc.way.eq(Mux(in_stash_c, slot_c, way_c)),
-            nxt.loc.bucket.eq(Mux(in_stash_c, 0, global_bucket(in2_c, Mux(in2_c, s4.i2, s4.i1)))),
+            nxt.loc.bucket.eq(Mux(in_stash_c, 0, global_bucket(in2_c, Mux(in2_c, s5.i2, s5.i1)))),
         ]
-        req_c = s4.req
-        with m.If(s4.scan):
+        req_c = s5.req
+        with m.If(s5.scan):
             m.d.comb += nxt.step.eq(1)
             with m.If(c.old):
                 m.d.comb += [nxt.free.eq(1), nxt.aged.eq(1), nxt.count.aged_out.eq(1)]
@@ -791,7 +815,7 @@ class GlobalFlowTable(wiring.Component):
             d.found.eq(~Cat(nxt.status == code for code in NO_ENTRY).any()),
             d.in_stash.eq(in_stash_c),
             d.way.eq(way_c),
-            d.old.eq(nxt.free & s4.scan),
+            d.old.eq(nxt.free & s5.scan),
             *(d.sel[name].eq(select(pick, [source[name] for source in sources]))
               for name, _ in p.fields),
             *(d.sel[name].eq(c.aged[name]) for name in ("key", "i1", "i2")),
@@ -849,7 +873,7 @@ class GlobalFlowTable(wiring.Component):
         s_write_layout = data.StructLayout({"own": S, "ret": ret_cands.shape()})
         s_write = []
         for k in range(p.entry_parts):
-            gate = s4.valid & Mux(k == state_part, ~cancel[4], ~s4.scan)
+            gate = s5.valid & Mux(k == state_part, ~cancel[-1], ~s5.scan)
             value = Signal(s_write_layout, name=f"s_write{k}_next")
             # The Relocator's stash insert (never at the same time: it runs with the pipeline
             # empty) is ORed in here, in front of the copies: with the OR behind them, its LUT
@@ -864,21 +888,21 @@ class GlobalFlowTable(wiring.Component):
 
         # --- D: commit -----------------------------------------------------------------------
 
-        req = s5.req
+        req = s6.req
         _, d_key = self._stored_key(req.key)
         new_entry = Signal(p.entry)
         m.d.comb += [
             new_entry.state.eq(req.state), new_entry.key.eq(d_key), new_entry.fid.eq(req.fid),
             new_entry.timestamp.eq(self.now), new_entry.aware.eq(req.aware),
             new_entry.counter.eq(req.counter), new_entry.predict.eq(req.predict),
-            new_entry.i1.eq(s5.i1), new_entry.i2.eq(s5.i2),
+            new_entry.i1.eq(s6.i1), new_entry.i2.eq(s6.i2),
         ]
         updated = Signal(p.entry)
         mask = req.mask
         m.d.comb += [
             updated.eq(d.sel),
             # Not in `sel` for a request: the request's own (a hit's are the same).
-            updated.key.eq(d_key), updated.i1.eq(s5.i1), updated.i2.eq(s5.i2),
+            updated.key.eq(d_key), updated.i1.eq(s6.i1), updated.i2.eq(s6.i2),
             updated.fid.eq(Mux(mask.fid, req.fid, d.sel.fid)),
             updated.state.eq(Mux(mask.state, req.state, d.sel.state)),
             updated.aware.eq(d.sel.aware | Mux(mask.aware, req.aware, 0)),
@@ -955,7 +979,7 @@ class GlobalFlowTable(wiring.Component):
         slow_entry = reloc.stash_write.entry
         m.d.comb += [
             reloc.start.eq(start_slow),
-            reloc.root_i1.eq(s5.i1), reloc.root_i2.eq(s5.i2), reloc.entry.eq(new_entry),
+            reloc.root_i1.eq(s6.i1), reloc.root_i2.eq(s6.i2), reloc.entry.eq(new_entry),
             # The buckets as registered at M, not at B: B's words sit by the RAMs they come
             # from, and the Relocator's selects (across the die) pulled them away: the RAMs'
             # outputs to B's registers had up to 12 ns of wire (1.5k failing endpoints at
@@ -1015,7 +1039,7 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += [wq_next.en[s].eq(Mux(reloc.wr.sub == s, 1 << reloc.wr.way, 0))
                          for s in range(2)]
         with m.Else():
-            m.d.comb += [wq_next.addr[s].eq(Mux(w_sub, s5.i2, s5.i1)) for s in range(2)]
+            m.d.comb += [wq_next.addr[s].eq(Mux(w_sub, s6.i2, s6.i1)) for s in range(2)]
             m.d.comb += [wq_next.en[s].eq(Mux(w_en & (w_sub == s), 1 << w_way, 0))
                          for s in range(2)]
         m.d.sync += wq.eq(wq_next)
@@ -1047,7 +1071,7 @@ class GlobalFlowTable(wiring.Component):
         fq_next = Signal(fq_layout)
         m.d.comb += [
             fq_next.en.eq(Cat(set_full & (w_sub == s) for s in range(2))),
-            fq_next.idx.eq(Mux(w_sub, s5.i2, s5.i1)), fq_next.value.eq(full_value),
+            fq_next.idx.eq(Mux(w_sub, s6.i2, s6.i1)), fq_next.value.eq(full_value),
         ]
         # The Relocator's write (the free bucket of its first move) lands a cycle late from
         # copies too (its index decoded for all 1024 bits from one register was 0.2k failing
@@ -1153,7 +1177,7 @@ class GlobalFlowTable(wiring.Component):
         def maybe_slow(k):
             i = candidates(ring[k].hash)
             fills_now = [d_valid & plan.new & plan.fills & (plan.w_sub == s) &
-                         (Mux(s, s5.i2, s5.i1) == i[s]) for s in range(2)]
+                         (Mux(s, s6.i2, s6.i1) == i[s]) for s in range(2)]
             # The bitmap write still pending in `fq` (a pending clear is left out: a RESERVE
             # it frees a way for only costs idle slots as a maybe-slow one).
             fills_fq = [fq_slow.en[s] & fq_slow.value & (fq_slow.idx == i[s]) for s in range(2)]
@@ -1207,11 +1231,11 @@ class GlobalFlowTable(wiring.Component):
                                     ~reloc.busy)
         with m.If(issue_scan):
             m.d.sync += scan_inflight.eq(1)
-        with m.If((d_valid & s5.scan) | Cat(cancel).any()):
+        with m.If((d_valid & s6.scan) | Cat(cancel).any()):
             m.d.sync += scan_inflight.eq(0)
         m.d.comb += [
             aging.step.en.eq(aging_step),
-            aging.step.freed.eq(d.old & ~s5.scan_stash),
+            aging.step.freed.eq(d.old & ~s6.scan_stash),
             aging.step.way.eq(d.way),
         ]
         aged = aged_q.i.payload
