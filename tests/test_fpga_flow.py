@@ -220,6 +220,7 @@ def test_nextpnr_runs_out_of_context_with_the_target_and_a_fixed_seed():
     joined = " ".join(command)
     for flags in ("--85k", "--package CABGA381", "--speed 6", "--freq 125", "--seed 1",
                   "--router router2", "--out-of-context", "--timing-allow-fail",
+                  "--placer-heap-timingweight 40", "--placer-heap-critexp 4",
                   "--json n.json", "--report r.json", "--log l.log"):
         assert flags in joined
     assert "--no-route" not in command
@@ -284,6 +285,8 @@ def test_a_bad_variant_is_exit_status_2_and_runs_nothing(argv, message, capsys, 
     ({"freq_mhz": 0}, r"Target frequency must be a number of MHz above 0 and below 1000, not 0"),
     ({"freq_mhz": "125"}, r"Target frequency must be .*, not '125'"),
     ({"seed": -1}, r"Seed must be a non-negative integer, not -1"),
+    ({"timing_weight": -1}, r"Timing weight must be a non-negative integer, not -1"),
+    ({"crit_exp": 2.5}, r"Criticality exponent must be a non-negative integer, not 2.5"),
 ])
 def test_target_parameter_errors_name_the_parameter_and_value(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -61,6 +61,10 @@ def parse_args(argv=None):
     synth.add_argument("--seed", type=int, default=1,
                        help="nextpnr placer seed; fixed so that a run is repeatable")
     synth.add_argument("--router", default="router2", help=f"one of {', '.join(ROUTERS)}")
+    synth.add_argument("--timing-weight", type=int, default=40,
+                       help="placer's weight of timing against wire length (nextpnr's 10)")
+    synth.add_argument("--crit-exp", type=int, default=4,
+                       help="placer's criticality exponent (nextpnr's 2)")
     synth.add_argument("--no-route", action="store_true",
                        help="stop after placement; Fmax is the placer's estimate")
     synth.add_argument("--netlist-only", action="store_true",
@@ -140,7 +144,8 @@ def main(argv=None):
         if args.command == "synth":
             target = Target(device=args.device, package=args.package, speed=args.speed,
                             freq_mhz=args.freq, seed=args.seed, router=args.router,
-                            route=not args.no_route)
+                            route=not args.no_route, timing_weight=args.timing_weight,
+                            crit_exp=args.crit_exp)
             params = dict(args.param)
             if params or args.block:
                 if len(names) != 1:

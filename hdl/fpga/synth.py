@@ -75,6 +75,12 @@ class Target:
         False stops after placement: Fmax is then nextpnr's placement estimate (wires guessed
         from distance, no congestion), minutes sooner, good for comparing variants of a design
         but not a figure to report as achieved.
+    timing_weight, crit_exp : int
+        The HeAP placer's weight of timing against wire length and the exponent applied to
+        each path's criticality (``--placer-heap-timingweight``, ``--placer-heap-critexp``;
+        nextpnr's defaults are 10 and 2). Ours, 40 and 4, make the placer pull the cells of
+        critical paths together: on the full GFT's netlist at 362f863 the placement estimate
+        went from 62.27 to 76.53 MHz and the endpoints slower than 8 ns from 5.4k to 4.1k.
 
     Raises
     ------
@@ -83,7 +89,7 @@ class Target:
     """
 
     def __init__(self, *, device="LFE5U-85F", package="CABGA381", speed=6, freq_mhz=125,
-                 seed=1, router="router2", route=True):
+                 seed=1, router="router2", route=True, timing_weight=40, crit_exp=4):
         if device not in DEVICES:
             raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
         if package not in PACKAGES:
@@ -100,13 +106,18 @@ class Target:
             raise ValueError(f"Router must be one of {', '.join(ROUTERS)}, not {router!r}")
         if not isinstance(route, bool):
             raise ValueError(f"Route must be True or False, not {route!r}")
+        for name, value in (("Timing weight", timing_weight), ("Criticality exponent", crit_exp)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
         self.device, self.package, self.speed = device, package, speed
         self.freq_mhz, self.seed, self.router, self.route = freq_mhz, seed, router, route
+        self.timing_weight, self.crit_exp = timing_weight, crit_exp
 
     def __repr__(self):
         return (f"Target(device={self.device!r}, package={self.package!r}, speed={self.speed}, "
                 f"freq_mhz={self.freq_mhz}, seed={self.seed}, router={self.router!r}, "
-                f"route={self.route})")
+                f"route={self.route}, timing_weight={self.timing_weight}, "
+                f"crit_exp={self.crit_exp})")
 
 
 def yosys_script(verilog_path, top, netlist_path, *, abc9=True):
@@ -132,6 +143,8 @@ def nextpnr_command(nextpnr, netlist_path, target, *, report_path, log_path, pla
     return [nextpnr, DEVICES[target.device], "--package", target.package,
             "--speed", str(target.speed), "--freq", str(target.freq_mhz),
             "--seed", str(target.seed), "--router", target.router,
+            "--placer-heap-timingweight", str(target.timing_weight),
+            "--placer-heap-critexp", str(target.crit_exp),
             "--out-of-context", "--timing-allow-fail",
             "--json", str(netlist_path), "--report", str(report_path), "--log", str(log_path),
             "--quiet",
@@ -229,6 +242,8 @@ def summarise(top, target, *, log_text, report, cells):
         "speed": target.speed,
         "seed": target.seed,
         "router": target.router,
+        "timing_weight": target.timing_weight,
+        "crit_exp": target.crit_exp,
         # False: fmax_mhz is the placement estimate (Target(route=False)), not a routed figure.
         "routed": target.route,
         "target_mhz": target.freq_mhz,
