@@ -706,8 +706,7 @@ class GlobalFlowTable(wiring.Component):
         # Stash return: the lowest live slot naming the freed bucket, with its contents. The
         # candidates were found at M, minus the slots the ops then at D took; the op at D now
         # may take the first at this edge (it frees at most one slot), so `use_second` says
-        # whether the first was taken (it steers D's `ret_pick` and `takes`; the RAM write's
-        # source and the stash enables choose again at D, after their copies' flip-flops). The
+        # whether the first was taken (it steers `ret_pick` and `w_src`, registered). The
         # slot chosen is read at D: no op ahead changes it meanwhile (one that updates it
         # would share the freed bucket: a hazard), and no slot becomes live (only the
         # Relocator inserts, with the pipeline empty).
@@ -726,12 +725,6 @@ class GlobalFlowTable(wiring.Component):
             # at M, is one LUT from flip-flops. (The slots it writes go to `s_write`.)
             "takes": S,
             "now": p.timestamp_bits,
-            # The answer carries a location and fields (a status other than MISS, NOT_FOUND,
-            # FULL and REFUSED): decided here, so that at D a flip-flop gates the ~100 bits
-            # written into the response queue, not a decode of `status` (0.5k failing
-            # endpoints at 9d657b6). (Beside `plan`, not in it: a field of `plan_next` worked
-            # out from another is a combinational loop through one signal for Verilator.)
-            "found": 1,
         })
         plan_layout = data.StructLayout({
             "push": 1,              # answer on the response stream
@@ -812,7 +805,6 @@ class GlobalFlowTable(wiring.Component):
 
         m.d.sync += [
             plan.eq(nxt),
-            d.found.eq(~Cat(nxt.status == code for code in NO_ENTRY).any()),
             d.in_stash.eq(in_stash_c),
             d.way.eq(way_c),
             d.old.eq(nxt.free & s5.scan),
@@ -827,33 +819,18 @@ class GlobalFlowTable(wiring.Component):
         ret_second = Mux(in2_c, ret_c.second[1], ret_c.second[0])
         use_second = (ret_first & taken).any()
         ret_pick_c = Mux(use_second, ret_second, ret_first)
-        ret_way = nxt.free & ~in_stash_c
-        # The slot returned, chosen again at D after the flip-flops of each copy below: the
-        # copies take both candidates and what the op then at D took (`taken`), not the choice
-        # (`use_second` behind `taken` reached the copies across the die from the decision:
-        # 16.0 ns at 362f863). The choice above only feeds D's own flags.
-        ret_cands = Signal(data.StructLayout({"first": S, "second": S, "taken": S}))
-        m.d.comb += [ret_cands.first.eq(Mux(ret_way, ret_first, 0)),
-                     ret_cands.second.eq(Mux(ret_way, ret_second, 0)),
-                     ret_cands.taken.eq(taken)]
-
-        def ret_pick_d(cands):
-            return Mux((cands.first & cands.taken).any(), cands.second, cands.first)
-
         # What the RAM write at D takes (the new entry, the updated one, or the stash slot
         # returned), one-hot, in a copy per 64 bits of the entry: the write register `wq`
         # spreads over the die with the RAMs it feeds, and a select worked out at D from the
         # plan reached all 437 of its bits through one LUT (10 ns of wire). A free without a
         # stash return picks nothing: zero, INVALID.
-        w_src_layout = data.StructLayout({"new": 1, "upd": 1, "ret": ret_cands.shape()})
-        w_src = Signal(w_src_layout)
-        m.d.comb += [w_src.new.eq(nxt.new), w_src.upd.eq(nxt.upd), w_src.ret.eq(ret_cands)]
-        w_src_d = [Cat(copy.new, copy.upd, ret_pick_d(copy.ret))
-                   for copy in register_copies(m, w_src, p.entry_parts, name="w_src")]
+        ret_way = nxt.free & ~in_stash_c
+        w_src = Cat(nxt.new, nxt.upd, Mux(ret_way, ret_pick_c, 0))
+        w_src_d = register_copies(m, w_src, p.entry_parts, name="w_src")
         slot_oh_c = pick[2 * W:]      # a stash hit's slot, or the stash step's (one-hot)
         takes_c = Signal(S)
         m.d.comb += takes_c.eq(Mux(nxt.free & in_stash_c, slot_oh_c, 0) |
-                               Mux(ret_way, ret_pick_c, 0))
+                               Mux(nxt.free & ~in_stash_c, ret_pick_c, 0))
         m.d.sync += [
             d.ret_pick.eq(ret_pick_c),
             d.takes.eq(takes_c),
@@ -862,29 +839,20 @@ class GlobalFlowTable(wiring.Component):
         # zero unless it reaches D: a copy per 64-bit part of the entry, each by that part of
         # the slots (their 437 flip-flops spread over the die with the compare and the selects
         # that read them). With D's `valid` and one set of flags behind one LUT, these enables
-        # were the table's most common failing endpoints (5.4k of 12k at 1680396). The slot a
-        # free returns is chosen after each copy's flip-flops, as for `w_src`.
+        # were the table's most common failing endpoints (5.4k of 12k at 1680396).
         # An aging step writes a slot only to free it, and a slot's state alone says whether
         # it is live: so only the part that holds `state` takes a step's write, and only that
         # part's copy waits for the step's cancel (the issue decision, which reached all seven
         # copies across the die at 9b345fb: 18.25 ns at placement).
-        own_c = Mux((nxt.free | nxt.upd) & in_stash_c, slot_oh_c, 0)
+        writes_c = takes_c | Mux(nxt.upd & in_stash_c, slot_oh_c, 0)
         state_part = p.entry["state"].offset // ENTRY_PART
-        s_write_layout = data.StructLayout({"own": S, "ret": ret_cands.shape()})
-        s_write = []
-        for k in range(p.entry_parts):
-            gate = s5.valid & Mux(k == state_part, ~cancel[-1], ~s5.scan)
-            value = Signal(s_write_layout, name=f"s_write{k}_next")
-            # The Relocator's stash insert (never at the same time: it runs with the pipeline
-            # empty) is ORed in here, in front of the copies: with the OR behind them, its LUT
-            # sat between these copies and the Relocator's across the die (9 ns of wire each
-            # way at 4a5b9a1).
-            m.d.comb += [value.own.eq(Mux(gate, own_c, 0) | reloc.stash_en_next),
-                         value.ret.first.eq(Mux(gate, ret_cands.first, 0)),
-                         value.ret.second.eq(Mux(gate, ret_cands.second, 0)),
-                         value.ret.taken.eq(taken)]
-            copy, = register_copies(m, value, 1, name=f"s_write{k}")
-            s_write.append(copy.own | ret_pick_d(copy.ret))
+        # The Relocator's stash insert (never at the same time: it runs with the pipeline
+        # empty) is ORed in here, in front of the copies, so that they drive the slots'
+        # enables directly: with the OR behind them, its LUT sat between these copies and
+        # the Relocator's across the die (9 ns of wire each way at 4a5b9a1).
+        s_write = [register_copies(
+            m, Mux(s5.valid & Mux(k == state_part, ~cancel[-1], ~s5.scan), writes_c, 0) |
+            reloc.stash_en_next, 1, name=f"s_write{k}")[0] for k in range(p.entry_parts)]
 
         # --- D: commit -----------------------------------------------------------------------
 
@@ -926,7 +894,6 @@ class GlobalFlowTable(wiring.Component):
         s_entry = Signal(p.entry)    # what the op writes into a stash slot
         push = Signal()
         status = Signal(GftStatus)
-        found = Signal()
         out_fields = Signal(p.entry)
         out_loc = Signal(p.location)
         count = {name: Signal(name=f"count_{name}") for name in STAT_COUNTERS
@@ -941,7 +908,6 @@ class GlobalFlowTable(wiring.Component):
         free_way = v & d.free_way
         m.d.comb += [
             push.eq(v & plan.push), status.eq(plan.status),
-            found.eq(d.found),
             out_loc.eq(plan.loc),
             out_fields.eq(Mux(plan.out_new, new_entry, Mux(plan.out_upd, updated, d.sel))),
             occ_up.eq(v & plan.new), occ_down.eq(v & plan.free),
@@ -1201,20 +1167,32 @@ class GlobalFlowTable(wiring.Component):
                     entry_part(s_entry, k))),
             ]
 
-        # Responses.
+        # Responses. The answer carries a location and fields only with a status other than
+        # MISS, NOT_FOUND, FULL and REFUSED: decided at C into a register copy per chunk of
+        # the queue's LUT RAM, each gating that chunk's part of `loc` and `entry` (a decode
+        # of `status` at D was 0.5k failing endpoints at 9d657b6; one flip-flop reaching
+        # every chunk, 0.38k at 362f863).
         d_resp = Signal(p.response)
-        m.d.comb += answer(d_resp, req.op, status, found, out_loc, out_fields, req)
-        m.d.comb += [resp_q.i.valid.eq(push),
-                     resp_q.i.payload.eq(d_resp)]
-        # The select by a copy of `slow_push` per chunk of the queue's LUT RAM (each chunk
-        # has its own pointers and sits apart: one `slow_push` reached them all, 0.22k
-        # failing endpoints at 428bff9).
+        m.d.comb += answer(d_resp, req.op, status, 1, out_loc, out_fields, req)
+        m.d.comb += resp_q.i.valid.eq(push)
+        gated = 0
+        for name in ("loc", "entry"):
+            field = p.response[name]
+            gated |= ((1 << Shape.cast(field.shape).width) - 1) << field.offset
+        # The select by a copy of `slow_push` per chunk, too (each chunk has its own pointers
+        # and sits apart: one `slow_push` reached them all, 0.22k failing endpoints at
+        # 428bff9).
         resp_chunks = range(0, p.response.size, Queue.CHUNK)
-        for lo, pick in zip(resp_chunks, register_copies(m, reloc.done, len(resp_chunks),
-                                                           name="slow_push")):
+        found_next = ~Cat(nxt.status == code for code in NO_ENTRY).any()
+        for lo, pick, found in zip(
+                resp_chunks, register_copies(m, reloc.done, len(resp_chunks), name="slow_push"),
+                register_copies(m, found_next, len(resp_chunks), name="found")):
             hi = min(lo + Queue.CHUNK, p.response.size)
+            ones = (1 << (hi - lo)) - 1
+            keep = C(~(gated >> lo) & ones, hi - lo)
             m.d.comb += resp_q.i.payload.as_value()[lo:hi].eq(
-                Mux(pick, slow_resp.as_value()[lo:hi], d_resp.as_value()[lo:hi]))
+                Mux(pick, slow_resp.as_value()[lo:hi],
+                    d_resp.as_value()[lo:hi] & Mux(found, C(ones, hi - lo), keep)))
         with m.If(push):
             m.d.sync += resp_count.eq(resp_count + 1)
 
