@@ -506,7 +506,10 @@ def test_aging_never_delays_a_request():
     assert timing[0] == timing[1]
 
 
-@pytest.mark.parametrize("ways, stash, pool_size, least_aged", [(2, 1, 12, 50), (1, 4, 9, 20)],
+# `least_aged`: a floor on the frees of each run, that aging did happen among the races, well
+# below their spread (ways 55 to 104, stash 16 to 58 over 24 runs at e8f7ab9; the transport
+# stage T lengthened the window in which a request cancels a step, so fewer steps free).
+@pytest.mark.parametrize("ways, stash, pool_size, least_aged", [(2, 1, 12, 30), (1, 4, 9, 10)],
                          ids=["ways", "stash"])
 def test_requests_racing_aging_steps_of_their_buckets_cancel_them(ways, stash, pool_size,
                                                                   least_aged):

@@ -955,13 +955,12 @@ class GlobalFlowTable(wiring.Component):
             reloc.stash_free_any.eq(st.free_any), reloc.stash_free_slot.eq(st.free_slot),
         ]
 
-        def answer(value, op, status, found, loc, fields, request):
-            """The statements that lay out a response to ``request`` in ``value``: ``loc``
-            and the entry's fields only with ``found`` (zero otherwise)."""
-            stmts = [value.op.eq(op), value.status.eq(status),
-                     value.loc.eq(Mux(found, loc, 0))]
-            stmts += [value.entry[name].eq(Mux(found, fields[name], 0))
-                      for name, _ in value.entry.shape()]
+        def answer(value, op, status, loc, fields, request):
+            """The statements that lay out a response to ``request`` in ``value``, with
+            ``loc`` and the entry's fields whatever the status (the push into the response
+            queue zeroes them when the status carries none: see the responses below)."""
+            stmts = [value.op.eq(op), value.status.eq(status), value.loc.eq(loc)]
+            stmts += [value.entry[name].eq(fields[name]) for name, _ in value.entry.shape()]
             if p.tag_width:
                 stmts.append(value.tag.eq(request.tag))
             return stmts
@@ -974,8 +973,9 @@ class GlobalFlowTable(wiring.Component):
         slow_resp = Signal(p.response)
         # (Loaded in every cycle, with no enable: only the cycle of `done` is ever pushed.)
         m.d.sync += slow_push.eq(reloc.done)
-        m.d.sync += answer(slow_resp, GftOp.RESERVE, reloc.result.status,
-                           reloc.result.status == GftStatus.INSERTED, reloc.result.loc,
+        # (Not gated by the outcome here: that made the status a synchronous reset of these
+        # flip-flops, 12 ns from the Relocator's result at e8f7ab9. The push gates it, below.)
+        m.d.sync += answer(slow_resp, GftOp.RESERVE, reloc.result.status, reloc.result.loc,
                            slow_entry, slow_req)
         with m.If(slow_push):
             inserted = slow_resp.status == GftStatus.INSERTED
@@ -1168,12 +1168,12 @@ class GlobalFlowTable(wiring.Component):
             ]
 
         # Responses. The answer carries a location and fields only with a status other than
-        # MISS, NOT_FOUND, FULL and REFUSED: decided at C into a register copy per chunk of
-        # the queue's LUT RAM, each gating that chunk's part of `loc` and `entry` (a decode
-        # of `status` at D was 0.5k failing endpoints at 9d657b6; one flip-flop reaching
-        # every chunk, 0.38k at 362f863).
+        # MISS, NOT_FOUND, FULL and REFUSED: decided at C (or, for the Relocator's answer, at
+        # `done`) into a register copy per chunk of the queue's LUT RAM, each gating that
+        # chunk's part of `loc` and `entry` (a decode of `status` at D was 0.5k failing
+        # endpoints at 9d657b6; one flip-flop reaching every chunk, 0.38k at 362f863).
         d_resp = Signal(p.response)
-        m.d.comb += answer(d_resp, req.op, status, 1, out_loc, out_fields, req)
+        m.d.comb += answer(d_resp, req.op, status, out_loc, out_fields, req)
         m.d.comb += resp_q.i.valid.eq(push)
         gated = 0
         for name in ("loc", "entry"):
@@ -1183,7 +1183,8 @@ class GlobalFlowTable(wiring.Component):
         # and sits apart: one `slow_push` reached them all, 0.22k failing endpoints at
         # 428bff9).
         resp_chunks = range(0, p.response.size, Queue.CHUNK)
-        found_next = ~Cat(nxt.status == code for code in NO_ENTRY).any()
+        found_next = Mux(reloc.done, reloc.result.status == GftStatus.INSERTED,
+                         ~Cat(nxt.status == code for code in NO_ENTRY).any())
         for lo, pick, found in zip(
                 resp_chunks, register_copies(m, reloc.done, len(resp_chunks), name="slow_push"),
                 register_copies(m, found_next, len(resp_chunks), name="found")):
@@ -1191,8 +1192,8 @@ class GlobalFlowTable(wiring.Component):
             ones = (1 << (hi - lo)) - 1
             keep = C(~(gated >> lo) & ones, hi - lo)
             m.d.comb += resp_q.i.payload.as_value()[lo:hi].eq(
-                Mux(pick, slow_resp.as_value()[lo:hi],
-                    d_resp.as_value()[lo:hi] & Mux(found, C(ones, hi - lo), keep)))
+                Mux(pick, slow_resp.as_value()[lo:hi], d_resp.as_value()[lo:hi]) &
+                Mux(found, C(ones, hi - lo), keep))
         with m.If(push):
             m.d.sync += resp_count.eq(resp_count + 1)
 
