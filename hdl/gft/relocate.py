@@ -91,8 +91,9 @@ class Relocator(wiring.Component):
         ``stash_write.entry`` is the entry ``start`` came with from two cycles after ``start``
         until ``done`` (inclusive), whatever the outcome: the table answers with it.
     stash_en_next : ``Out(max(1, params.stash))``
-        ``stash_write.en`` as it will be in the next cycle, combinational from the state: for
-        a writer that ORs in enables of its own in front of register copies of its own.
+        ``stash_write.en`` as it will be in the next cycle (a register, set as the stash
+        insert's state is entered): for a writer that ORs in enables of its own in front of
+        register copies of its own.
     stash_writes : ``Out(params.entry_parts)``
         Bit ``k`` is ``stash_write.en[k].any()``, from a flip-flop of its own: the table
         steers part ``k`` of the stash's write data by it, and an OR of the enables in front
