@@ -49,7 +49,8 @@ class GlobalFlowTable(wiring.Component):
     ``req`` -> :class:`~hdl.hash.siphash.FlowHash` (33 cycles, its ``latency``; the whole
     request rides as its tag) -> a 2-entry issue buffer that cuts the ready path (the hash
     and op in a :class:`~hdl.gft.queue.Skid`, the rest of the request in a
-    :class:`~hdl.gft.queue.Queue` beside it) -> then, one cycle each:
+    :class:`~hdl.gft.queue.Queue` beside it, which hands it to R a cycle after issue) ->
+    then, one cycle each:
 
     I (issue)
         Hazard and credit checks; the read addresses are chosen. The bucket hazard of the
