@@ -208,6 +208,24 @@ def test_synth_command_prints_fmax_against_target_resources_and_critical_path(mo
            "s8_v2_TRELLIS_FF_Q -> s9_v0_TRELLIS_FF_Q_60" in out
 
 
+def test_placer_weights_go_from_the_command_line_to_nextpnr_and_the_summary(monkeypatch):
+    seen = []
+
+    def synthesize(top, verilog_path, target):
+        seen.append(target)
+        summary = summarise(top, target, log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT, cells={})
+        return {**summary, "seconds": {"total": 1.0}, "files": {"summary": "summary.json"}}
+    monkeypatch.setattr(cli, "synthesize", synthesize)
+    assert cli.main(["synth", "flowhash", "--timing-weight", "10", "--crit-exp", "2"]) == 0
+    target, = seen
+    command = " ".join(nextpnr_command("nextpnr", "n.json", target, report_path="r.json",
+                                       log_path="l.log"))
+    assert "--placer-heap-timingweight 10" in command and "--placer-heap-critexp 2" in command
+    summary = summarise("flowhash", target, log_text=NEXTPNR_LOG, report=NEXTPNR_REPORT,
+                        cells={})
+    assert (summary["timing_weight"], summary["crit_exp"]) == (10, 2)
+
+
 def test_a_log_without_fmax_is_a_tool_failure():
     with pytest.raises(ToolFailed, match=r"no 'Max frequency for clock' for top 'flowhash'"):
         summarise("flowhash", Target(), log_text="ERROR: Failed to route.\n",

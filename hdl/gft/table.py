@@ -1179,7 +1179,7 @@ class GlobalFlowTable(wiring.Component):
         gated = 0
         for name in ("loc", "entry"):
             field = p.response[name]
-            gated |= ((1 << Shape.cast(field.shape).width) - 1) << field.offset
+            gated |= ((1 << field.width) - 1) << field.offset
         # The select by a copy of `slow_push` per chunk, too (each chunk has its own pointers
         # and sits apart: one `slow_push` reached them all, 0.22k failing endpoints at
         # 428bff9).
