@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from hdl.flow_engine.arbiter import RoundRobin
 from hdl.flow_engine.assembler import FrameAssembler
 from hdl.flow_engine.command_rx import RX_STATS, CommandReceiver
-from hdl.flow_engine.credit_queue import CreditQueue
+from hdl.gft.queue import CreditQueue
 from hdl.flow_engine.engine import FlowEngine
 from hdl.flow_engine.lft import LftOp
 from hdl.flow_engine.packet_buffer import PacketBuffer

@@ -5,10 +5,10 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..gft.queue import CreditQueue
 from ..onehot import select
 from ..wire import COUNTER_RECORD, FID, FLOW_KEY, FRAME_HEADER, MESSAGES, PPM_SLOT, MsgType, Unit
 from .axis import AxiStreamSignature, kept_bytes, network_order
-from .credit_queue import CreditQueue
 from .lft import LftOp
 
 

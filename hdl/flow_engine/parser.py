@@ -36,9 +36,9 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..gft.queue import CreditQueue
 from ..level import after_step
 from .axis import AxiStreamSignature, kept_bytes
-from .credit_queue import CreditQueue
 from .parse_result import (DropReason, MAX_IPV6_EXT, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
                            parse_result_layout, reason_counts_layout)
 

@@ -15,7 +15,7 @@ from .bucket import Placement, lowest
 from .compare import KeyCompare
 from .layouts import (ENTRY_PART, NO_ENTRY, STAT_COUNTERS, EntryState, GftOp, GftParams,
                       GftStatus, entry_part)
-from .queue import Queue, Skid
+from .queue import CreditQueue, Queue, Skid
 from .relocate import Relocator
 from .stash import Stash
 
@@ -300,7 +300,8 @@ class GlobalFlowTable(wiring.Component):
         # The Relocator's read address goes through the A registers too, and it takes the
         # buckets at M: five cycles to data (see the Relocator's words at D).
         reloc = m.submodules.relocator = Relocator(p, read_latency=5, full_latency=2)
-        resp_q = m.submodules.resp_queue = Queue(shape=p.response, depth=self.RESPONSE_DEPTH)
+        resp_q = m.submodules.resp_queue = CreditQueue(shape=p.response,
+                                                         depth=self.RESPONSE_DEPTH)
         aged_q = m.submodules.aged_queue = Queue(shape=p.aged, depth=2)
         wiring.connect(m, resp_q.o, wiring.flipped(self.resp))
         wiring.connect(m, aged_q.o, wiring.flipped(self.aged))
@@ -1175,7 +1176,12 @@ class GlobalFlowTable(wiring.Component):
         # endpoints at 9d657b6; one flip-flop reaching every chunk, 0.38k at 362f863).
         d_resp = Signal(p.response)
         m.d.comb += answer(d_resp, req.op, status, out_loc, out_fields, req)
-        m.d.comb += resp_q.i.valid.eq(push)
+        # The queue is told a cycle ahead (see CreditQueue): a push at D is C's plan to answer,
+        # or the Relocator's `done`. Each chunk of its LUT RAM registers a copy: the push at D,
+        # one LUT behind the plan, reached every chunk's pointers (plan.push to the queue's
+        # level at the die's edge, 13.05 ns at placement at 6819dbf; 0.38k failing endpoints
+        # from the plan to the queue). Credits keep it from overflowing.
+        m.d.comb += resp_q.push_next.eq((s5.valid & nxt.push) | reloc.done)
         gated = 0
         for name in ("loc", "entry"):
             field = p.response[name]
@@ -1183,16 +1189,16 @@ class GlobalFlowTable(wiring.Component):
         # The select by a copy of `slow_push` per chunk, too (each chunk has its own pointers
         # and sits apart: one `slow_push` reached them all, 0.22k failing endpoints at
         # 428bff9).
-        resp_chunks = range(0, p.response.size, Queue.CHUNK)
+        resp_chunks = range(0, p.response.size, CreditQueue.CHUNK)
         found_next = Mux(reloc.done, reloc.result.status == GftStatus.INSERTED,
                          ~Cat(nxt.status == code for code in NO_ENTRY).any())
         for lo, pick, found in zip(
                 resp_chunks, register_copies(m, reloc.done, len(resp_chunks), name="slow_push"),
                 register_copies(m, found_next, len(resp_chunks), name="found")):
-            hi = min(lo + Queue.CHUNK, p.response.size)
+            hi = min(lo + CreditQueue.CHUNK, p.response.size)
             ones = (1 << (hi - lo)) - 1
             keep = C(~(gated >> lo) & ones, hi - lo)
-            m.d.comb += resp_q.i.payload.as_value()[lo:hi].eq(
+            m.d.comb += resp_q.payload.as_value()[lo:hi].eq(
                 Mux(pick, slow_resp.as_value()[lo:hi], d_resp.as_value()[lo:hi]) &
                 Mux(found, C(ones, hi - lo), keep))
         with m.If(push):
