@@ -34,6 +34,9 @@ def decode(layout, value):
                     offset=_field(frag_layout, frag_value, "offset"),
                     more=bool(_field(frag_layout, frag_value, "more")),
                     proto=_field(frag_layout, frag_value, "proto"))
+    elif frag_value:
+        # Without the valid bit the fields must be 0: anything else shows up in the mismatch.
+        frag = f"fields set without the valid bit: {frag_value:#x}"
     key = get("key")
     return {
         "drop": None if drop is DropReason.NONE else drop.name.lower(),

@@ -495,6 +495,11 @@ DROP_CASES = {
                                        "truncated_l3"),
     "ipv6_nine_ext_headers": (eth(IPv6(**V6), *[IPv6ExtHdrDestOpt() for _ in range(9)], UDP()),
                               "ext_chain"),
+    # A fragment header, then one header too many: no fragment fields survive the drop (the
+    # parser has read them by then).
+    "ipv6_fragment_then_eight_ext_headers": (
+        eth(IPv6(**V6), IPv6ExtHdrFragment(id=8, m=1, nh=60),
+            *[IPv6ExtHdrDestOpt() for _ in range(8)], UDP()), "ext_chain"),
     "cut_tcp_header": (eth(IP(**V4, proto=6)) + bytes(TCP())[:12], "truncated_l4"),
     "cut_tcp_options": (eth(IP(**V4, proto=6)) + bytes(TCP(dataofs=8))[:24], "truncated_l4"),
     "tcp_data_offset_4": (eth(IP(**V4), TCP(dataofs=4)), "bad_tcp_offset"),
