@@ -571,18 +571,26 @@ class GlobalFlowTable(wiring.Component):
             ((s3.way <= w) if w < (1 << p.way_bits) - 1 else 1)
             for w in range(W)) for word in words)))
         # The entry an aging step examines, one-hot over the ways and the stash (its first
-        # expired way in the sub-table it examines, or its slot), found here and registered
-        # in a copy per 64-bit part of the key (and one for the rest): it selects the key M
-        # reports from 16 sources of 320 bits spread over the die, and behind the priority
-        # encoder at M it was 0.3k failing endpoints at a13292a.
-        scan_pick_b = Signal(2 * W + S)
+        # expired way in the sub-table it examines, or its slot): it selects the key M reports
+        # from 16 sources of 320 bits spread over the die. Its candidates (the expired ways
+        # of the sub-table examined, or the slot) are registered here in a copy per 64-bit
+        # part of the key (and one for the rest), and each copy's first way is found at M, one
+        # LUT by the select it drives: the priority encoder here, then a copy per part, was
+        # the table's slowest path (13.09 ns at placement at 6819dbf), and behind the encoder
+        # a single pick register at M was 0.3k failing endpoints at a13292a. (Only the
+        # sub-table examined has candidates, so each half is encoded on its own.)
+        scan_cand = Signal(2 * W + S)
         with m.If(s3.scan_stash):
-            m.d.comb += scan_pick_b[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
+            m.d.comb += scan_cand[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
         with m.Else():
-            m.d.comb += scan_pick_b[:2 * W].eq(Mux(s3.t2, first_one(old_b) << W,
-                                                   first_one(old_b)))
+            m.d.comb += scan_cand[:2 * W].eq(Cat(
+                expired(word[w].state, word[w].timestamp, window) & t &
+                ((s3.way <= w) if w < (1 << p.way_bits) - 1 else 1)
+                for word, t in zip(words, (s3.t1, s3.t2)) for w in range(W)))
         key_parts = -(-p.key.size // ENTRY_PART)
-        *key_picks, scan_pick = register_copies(m, scan_pick_b, key_parts + 1, name="scan_pick")
+        *key_picks, scan_pick = [
+            Cat(first_one(cand[:W]), first_one(cand[W:2 * W]), cand[2 * W:])
+            for cand in register_copies(m, scan_cand, key_parts + 1, name="scan_cand")]
         m.d.sync += [
             mx.place.any.eq(place.any), mx.place.second.eq(place.second),
             mx.place.way.eq(place.way), mx.place.fills.eq(place.fills),
