@@ -13,14 +13,16 @@ duplication; :func:`hdl.fpga.synth.yosys_script` sets ``keep`` on every flip-flo
 signal with this attribute, and ``opt_merge`` leaves two kept cells apart."""
 
 
-def register_copies(m, value, count, *, name):
-    """``count`` flip-flops (no reset) that each take ``value`` at every clock edge.
+def register_copies(m, value, count, *, name, reset_less=True):
+    """``count`` flip-flops that each take ``value`` at every clock edge.
 
     For a value that must reach many loads spread over the die, block RAM address inputs
     say: one register cannot sit near all of them, so each copy drives a group of loads and
-    the placer puts it near that group. Simulation sees ``count`` equal registers.
+    the placer puts it near that group. Simulation sees ``count`` equal registers. They have
+    no reset unless ``reset_less`` is false: then they are 0 from a reset on, for a copy of a
+    decision that must not act on what it took just before the reset.
     """
-    regs = [Signal.like(value, name=f"{name}_copy{k}", reset_less=True,
+    regs = [Signal.like(value, name=f"{name}_copy{k}", reset_less=reset_less,
                         attrs={DONT_MERGE: 1}) for k in range(count)]
     m.d.sync += [reg.eq(value) for reg in regs]
     return regs
