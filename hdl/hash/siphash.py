@@ -31,29 +31,14 @@ SIPROUNDS = _BLOCKS * C_ROUNDS + D_ROUNDS
 _INIT = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
 
 
-def _add64(a, b):
-    """``(a + b) mod 2**64`` as a carry-select adder: the low 32 bits, and the high 32 bits
-    both with and without a carry in, chosen by the low half's carry out.
-
-    Two 32-bit carry chains side by side instead of one of 64: on ECP5 a 64-bit chain took
-    4.7 ns of a half round's 8 (at placement in the full GFT at 6819dbf, the pipeline's stages
-    were 0.55k endpoints slower than 8 ns), and the select joins the XOR that follows in one
-    LUT. The high half with a carry in is one adder too: ``(2a + 1) + (2b + 1) = 2(a + b + 1)``.
-    """
-    low = a[:32] + b[:32]
-    high = (a[32:] + b[32:])[:32]
-    high_carry = (Cat(C(1, 1), a[32:]) + Cat(C(1, 1), b[32:]))[1:33]
-    return Cat(low[:32], Mux(low[32], high_carry, high))
-
-
 def _half_round(half, v0, v1, v2, v3):
     """Half ``half`` (0 or 1) of a SipRound: one level of two independent 64-bit additions."""
     if half == 0:
-        v0 = _add64(v0, v1); v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
-        v2 = _add64(v2, v3); v3 = v3.rotate_left(16) ^ v2
+        v0 = (v0 + v1)[:64]; v1 = v1.rotate_left(13) ^ v0; v0 = v0.rotate_left(32)
+        v2 = (v2 + v3)[:64]; v3 = v3.rotate_left(16) ^ v2
     else:
-        v0 = _add64(v0, v3); v3 = v3.rotate_left(21) ^ v0
-        v2 = _add64(v2, v1); v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
+        v0 = (v0 + v3)[:64]; v3 = v3.rotate_left(21) ^ v0
+        v2 = (v2 + v1)[:64]; v1 = v1.rotate_left(17) ^ v2; v2 = v2.rotate_left(32)
     return v0, v1, v2, v3
 
 
