@@ -283,8 +283,15 @@ class GlobalFlowTable(wiring.Component):
         # --- Storage -------------------------------------------------------------------------
 
         # One RAM per way of each sub-table, so that each has an address register of its own
-        # (see A below). Read ports are not transparent: old data on a clash.
-        rams = [[memory.Memory(shape=p.entry, depth=p.half, init=[]) for _ in range(W)]
+        # (see A below). Read ports are not transparent, and what a read returns where a write
+        # lands at the same edge is never used: B forwards the whole way written instead
+        # (`fwd_en`, the very condition of a clash: see T and B). So synthesis may leave a
+        # clash undefined (`no_rw_check`): asked for the old data, Yosys delayed every write
+        # by a cycle and put a bypass select, behind an address compare, between each RAM
+        # and its T register (14.67 ns at placement at 0d3b8da, the table's slowest path).
+        # The simulator still returns the old data, which B then discards.
+        rams = [[memory.Memory(shape=p.entry, depth=p.half, init=[],
+                               attrs={"no_rw_check": 1}) for _ in range(W)]
                 for _ in range(2)]
         for s in range(2):
             for w in range(W):
@@ -1072,13 +1079,16 @@ class GlobalFlowTable(wiring.Component):
         # cleared with the buckets: a 512:1 select of the flip-flops by its `full_idx` was
         # the slowest path at baabbee (18.2 ns). The RAM's read register adds a cycle to the
         # answer (`full_latency=2`). Its first question comes long after the last commit
-        # before it, and its own write, with the first move, after its last question.
+        # before it, and its own write, with the first move, after its last question: no
+        # answer it uses meets a write, so a clash may be undefined (`no_rw_check`, as for
+        # the buckets).
         full_sub = Signal()
         full_answer = Signal()
         m.d.sync += full_sub.eq(reloc.full_sub)
         full_reads = []
         for s in range(2):
-            fram = m.submodules[f"full_ram{s}"] = memory.Memory(shape=1, depth=p.half, init=[])
+            fram = m.submodules[f"full_ram{s}"] = memory.Memory(shape=1, depth=p.half, init=[],
+                                                                attrs={"no_rw_check": 1})
             fw, fr = fram.write_port(), fram.read_port()
             rf_here = rf_ram.en & (rf_ram.sub == s)
             m.d.comb += [
