@@ -112,8 +112,12 @@ class PacketBuffer(wiring.Component):
         ptr_bits = ceil_log2(depth)
         axis = self.s_axis
 
+        # The RAM is read at ``rd_ptr`` in every cycle, but only a read issued for a word
+        # written a cycle before or earlier is used (``ReadAhead``): a read that meets the
+        # write of its own address is never used, so synthesis may leave it undefined
+        # (``no_rw_check``; for old data Yosys delays the write and adds a bypass select).
         ram = m.submodules.ram = memory.Memory(shape=unsigned(self._word_width), depth=depth,
-                                               init=[])
+                                               init=[], attrs={"no_rw_check": 1})
         wr, rd = ram.write_port(), ram.read_port()
 
         # --- write: beats into a word register, whole words into the RAM -----------------------
