@@ -302,7 +302,11 @@ class GlobalFlowTable(wiring.Component):
 
         st = m.submodules.stash = Stash(p)
         # For inspection in simulation (tests read the whole table through these).
-        self.storage = {"rams": rams, "stash": st, "full": []}
+        # `ports`: each RAM's (read port, write port), for tests that make a read undefined
+        # where it meets a write (see `no_rw_check` above), the buckets' by sub-table and way,
+        # then the bitmap copies' by sub-table.
+        self.storage = {"rams": rams, "stash": st, "full": [],
+                        "ports": [list(zip(rd[s], wr[s])) for s in range(2)]}
         aging = m.submodules.aging = AgingScan(p)
         # The Relocator's read address goes through the A registers too, and it takes the
         # buckets at M: five cycles to data (see the Relocator's words at D).
@@ -1100,6 +1104,7 @@ class GlobalFlowTable(wiring.Component):
             ]
             full_reads.append(fr.data)
             self.storage["full"].append((full[s], fram))
+            self.storage["ports"].append([(fr, fw)])
         m.d.sync += full_answer.eq(Mux(full_sub, full_reads[1], full_reads[0]))
         m.d.comb += reloc.full.eq(full_answer)
 
