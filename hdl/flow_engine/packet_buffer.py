@@ -119,6 +119,7 @@ class PacketBuffer(wiring.Component):
         ram = m.submodules.ram = memory.Memory(shape=unsigned(self._word_width), depth=depth,
                                                init=[], attrs={"no_rw_check": 1})
         wr, rd = ram.write_port(), ram.read_port()
+        self.ram_ports = (rd, wr)   # for tests that make a clashing read undefined
 
         # --- write: beats into a word register, whole words into the RAM -----------------------
 
