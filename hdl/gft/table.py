@@ -166,7 +166,8 @@ class GlobalFlowTable(wiring.Component):
         Age beyond which a TENTATIVE entry is freed; ``2**(T-1) - 1`` or more disables aging.
     stats : ``Out(params.stats)``
         Counters (:data:`~hdl.gft.layouts.STAT_COUNTERS`), ``occupancy`` (live entries) and
-        ``stash_used``, registered.
+        ``stash_used``, registered. The counters and ``occupancy`` count an event from the
+        second edge after its commit (its response is in the queue a cycle earlier).
     initialising : ``Out(1)``
         High for ``buckets // 2`` cycles after power-up and after every reset, while the table
         writes every bucket empty (block RAM keeps its contents through a reset; the bitmap,
@@ -1257,12 +1258,19 @@ class GlobalFlowTable(wiring.Component):
             aged.loc.eq(out_loc), aged.now.eq(d.now), aged.seq.eq(resp_count),
         ]
 
-        # Statistics.
+        # Statistics, a cycle after the events: each counter's enable is a flip-flop of its
+        # own, so that the commit's valid through the plan's count bits does not reach the
+        # 400 counter flip-flops wherever they lie (`s6.valid` through `plan.count.hits` to
+        # the counters' enables: 10.3 ns at placement at 0d3b8da, 0.23k failing endpoints).
         for name, inc in count.items():
-            with m.If(inc):
+            inc_r = Signal(name=f"count_{name}_r")
+            m.d.sync += inc_r.eq(inc)
+            with m.If(inc_r):
                 m.d.sync += getattr(stats, name).eq(getattr(stats, name) + 1)
         with m.If(reloc.done):
             m.d.sync += stats.relocations.eq(stats.relocations + reloc.result.moves)
-        m.d.sync += stats.occupancy.eq(stats.occupancy + occ_up - occ_down)
+        occ_up_r, occ_down_r = Signal(), Signal()
+        m.d.sync += [occ_up_r.eq(occ_up), occ_down_r.eq(occ_down),
+                     stats.occupancy.eq(stats.occupancy + occ_up_r - occ_down_r)]
 
         return m
