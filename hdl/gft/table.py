@@ -518,14 +518,36 @@ class GlobalFlowTable(wiring.Component):
         fwd_r = Signal(p.entry, reset_less=True)
         fwd_entry = Signal(p.entry, reset_less=True)
         m.d.sync += [fwd_r.eq(wq.entry), fwd_entry.eq(fwd_r)]
+        # Aging: which ways are expired is judged as B's words are loaded, from what they are
+        # loaded with (the RAMs' words at T, or the way forwarded), into `old_t`: judged from
+        # B's words, the age compares' carry chains then the way select and the step's
+        # candidates were the slowest paths at da3ac5f (12.6 to 12.95 ns at placement). So
+        # the buckets are judged at the `now` of the cycle before B, and the stash slots at B
+        # with that cycle's window too (`window_b`), so that a step's ages and the `now` it
+        # reports (`now_bb`) are one cycle's. The window of expired timestamps is worked out
+        # from `now` a cycle ahead and registered with it.
+        window_layout, window_next = expiry_window(self.now, self.timeout, p.timestamp_bits)
+        window = Signal(window_layout)
+        window_b = Signal(window_layout)
+        now_b = Signal(p.timestamp_bits)
+        now_bb = Signal(p.timestamp_bits)
+        m.d.sync += [window.eq(window_next), now_b.eq(self.now),
+                     window_b.eq(window), now_bb.eq(now_b)]
+        fwd_old = expired(fwd_entry.state, fwd_entry.timestamp, window)
+        old_t = [Signal(W, name=f"old_t{s}") for s in range(2)]
         for s in range(2):
             fwd_en_r = Signal(W, name=f"fwd_en_r{s}")
             m.d.sync += fwd_en_r.eq(Mux(rd_addr[s][0] == wq.addr[s], wq.en[s], 0))
-            fwd_en = register_copies(m, fwd_en_r, p.entry_parts, name=f"fwd_en{s}")
+            *fwd_en, fwd_en_old = register_copies(m, fwd_en_r, p.entry_parts + 1,
+                                                  name=f"fwd_en{s}")
             for w in range(W):
                 m.d.sync += words[s][w].eq(Cat(
                     Mux(en[w], entry_part(fwd_entry, k), entry_part(t_words[s][w], k))
                     for k, en in enumerate(fwd_en)))
+            m.d.sync += old_t[s].eq(Cat(
+                Mux(fwd_en_old[w], fwd_old,
+                    expired(t_words[s][w].state, t_words[s][w].timestamp, window))
+                for w in range(W)))
 
         b_storable, b_key = self._stored_key(s3.req.key)
         # 64-bit slices: four LUT levels here at B, where there is room, and a six-input AND
@@ -567,21 +589,16 @@ class GlobalFlowTable(wiring.Component):
             place.free2.eq(Cat(words[1][w].state == EntryState.INVALID for w in range(W))),
         ]
         req_b = s3.req
-        # The timestamps expired at `now`, worked out from `now` a cycle ahead and registered
-        # with it: the ages judged here, and the `now` reported with a free, are that cycle's.
-        window_layout, window_next = expiry_window(self.now, self.timeout, p.timestamp_bits)
-        window = Signal(window_layout)
-        now_b = Signal(p.timestamp_bits)
-        m.d.sync += [window.eq(window_next), now_b.eq(self.now)]
-        # Each sub-table's ways are judged, and the one the step examines selected after:
-        # a select of whole entries in front of the age compares was too deep. (The last
-        # way is always at or after the scan's first way: no compare, which Verilator
-        # would flag as constant.)
+        # The ways of the sub-table an aging step examines that are expired (judged as the
+        # words were loaded, see `old_t`) at or after its first way. (The last way is always
+        # at or after the scan's first way: no compare, which Verilator would flag as
+        # constant.)
+        def at_or_after(w):
+            return (s3.way <= w) if w < (1 << p.way_bits) - 1 else 1
+
         old_b = Signal(W)
-        m.d.comb += old_b.eq(Mux(s3.t1, *(Cat(
-            expired(word[w].state, word[w].timestamp, window) &
-            ((s3.way <= w) if w < (1 << p.way_bits) - 1 else 1)
-            for w in range(W)) for word in words)))
+        m.d.comb += old_b.eq(Mux(s3.t1, *(Cat(old[w] & at_or_after(w) for w in range(W))
+                                          for old in old_t)))
         # The entry an aging step examines, one-hot over the ways and the stash (its first
         # expired way in the sub-table it examines, or its slot): it selects the key M reports
         # from 16 sources of 320 bits spread over the die. Its candidates (the expired ways
@@ -596,9 +613,8 @@ class GlobalFlowTable(wiring.Component):
             m.d.comb += scan_cand[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
         with m.Else():
             m.d.comb += scan_cand[:2 * W].eq(Cat(
-                expired(word[w].state, word[w].timestamp, window) & t &
-                ((s3.way <= w) if w < (1 << p.way_bits) - 1 else 1)
-                for word, t in zip(words, (s3.t1, s3.t2)) for w in range(W)))
+                old[w] & t & at_or_after(w) for old, t in zip(old_t, (s3.t1, s3.t2))
+                for w in range(W)))
         key_parts = -(-p.key.size // ENTRY_PART)
         *key_picks, scan_pick = [
             Cat(first_one(cand[:W]), first_one(cand[W:2 * W]), cand[2 * W:])
@@ -614,9 +630,9 @@ class GlobalFlowTable(wiring.Component):
             mx.old.eq(old_b),
             # A stash slot's age is judged here too, with the same `now` (an aging step's slot
             # cannot change under it: see the hazard notes).
-            mx.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, window)
+            mx.stash_old.eq(Cat(expired(st.slots[j].state, st.slots[j].timestamp, window_b)
                                 for j in range(S))),
-            mx.now.eq(now_b),
+            mx.now.eq(now_bb),
             mx.words[0].eq(words[0]), mx.words[1].eq(words[1]),
             mx.probe[0].eq(probe[0] & ~taken), mx.probe[1].eq(probe[1] & ~taken),
         ]
