@@ -15,6 +15,12 @@ from ..level import after_step
 __all__ = ["Queue", "CreditQueue", "Skid", "ReadAhead", "chunked_ring"]
 
 
+def _check_depth(depth):
+    """Raise ``ValueError`` unless ``depth`` (payloads a queue holds) is a positive integer."""
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be a positive integer, not {depth!r}")
+
+
 def chunked_ring(m, data, payload, *, slots, chunk, push_of, pop):
     """The storage of a :class:`Queue`: ``data`` written at the write pointer in every cycle,
     ``payload`` read at the read pointer, in one LUT RAM of ``slots`` words (a power of two:
@@ -88,8 +94,7 @@ class Queue(wiring.Component):
     """
 
     def __init__(self, *, shape, depth):
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        _check_depth(depth)
         self._shape = shape
         self._depth = depth
         super().__init__({
@@ -171,8 +176,7 @@ class CreditQueue(wiring.Component):
     """Payload bits per LUT RAM, with its own pointers and copy of the push."""
 
     def __init__(self, *, shape, depth):
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        _check_depth(depth)
         self._shape = shape
         self._depth = depth
         super().__init__({
