@@ -166,8 +166,8 @@ class GlobalFlowTable(wiring.Component):
         Age beyond which a TENTATIVE entry is freed; ``2**(T-1) - 1`` or more disables aging.
     stats : ``Out(params.stats)``
         Counters (:data:`~hdl.gft.layouts.STAT_COUNTERS`), ``occupancy`` (live entries) and
-        ``stash_used``, registered. The counters and ``occupancy`` count an event from the
-        second edge after its commit (its response is in the queue a cycle earlier).
+        ``stash_used``, registered. The counters and ``occupancy`` change at the edge after
+        the commit they count (the one that puts its response in the queue).
     initialising : ``Out(1)``
         High for ``buckets // 2`` cycles after power-up and after every reset, while the table
         writes every bucket empty (block RAM keeps its contents through a reset; the bitmap,
