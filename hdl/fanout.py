@@ -3,7 +3,7 @@
 from amaranth.hdl import *
 
 
-__all__ = ["DONT_MERGE", "register_copies"]
+__all__ = ["DONT_MERGE", "register_copies", "field_mask", "gated_chunk"]
 
 
 DONT_MERGE = "dont_merge"
@@ -26,3 +26,30 @@ def register_copies(m, value, count, *, name, reset_less=True):
                         attrs={DONT_MERGE: 1}) for k in range(count)]
     m.d.sync += [reg.eq(value) for reg in regs]
     return regs
+
+
+def field_mask(layout, names):
+    """The bits of the fields ``names`` of the struct ``layout`` as an integer mask; a nested
+    field is named by its path, ``"frag.ident"``."""
+    mask = 0
+    for name in names:
+        offset, shape = 0, layout
+        for part in name.split("."):
+            field = shape[part]
+            offset, shape = offset + field.offset, field.shape
+        mask |= ((1 << field.width) - 1) << offset
+    return mask
+
+
+def gated_chunk(chunk, lo, gates):
+    """``chunk``, bits ``lo`` up of a wide value, with, for each ``(keep, mask)`` in
+    ``gates``, the bits of ``mask`` (an integer over the whole value) zeroed unless ``keep``:
+    a chunk of a wide register or queue input zeroed field by field by copies of the
+    conditions of its own (see :func:`register_copies`), not by one condition reaching every
+    chunk."""
+    chunk = Value.cast(chunk)
+    width = len(chunk)
+    ones = (1 << width) - 1
+    for keep, mask in gates:
+        chunk = chunk & Mux(keep, C(ones, width), C(~(mask >> lo) & ones, width))
+    return chunk

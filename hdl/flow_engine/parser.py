@@ -36,7 +36,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fanout import register_copies
+from ..fanout import field_mask, gated_chunk, register_copies
 from ..gft.queue import CreditQueue
 from ..level import after_step
 from .axis import AxiStreamSignature, kept_bytes
@@ -678,25 +678,17 @@ class Parser(wiring.Component):
         # and `frag_shown`: one compare of the drop, as the synchronous reset of the whole
         # key's flip-flops, crossed the die twice (12.44 ns at placement at 42da6a1, the flow
         # engine's slowest path).
-        gate = {"keyed": 0, "frag": 0}
-        for name, field in self._result_layout:
-            if name in ("key", "tcp_flags"):
-                gate["keyed"] |= ((1 << field.width) - 1) << field.offset
-        frag = self._result_layout["frag"]
-        for name, field in frag.shape:
-            if name != "valid":
-                gate["frag"] |= ((1 << field.width) - 1) << (frag.offset + field.offset)
-        out = Signal(self._result_layout, name="out", reset_less=True)
+        layout = self._result_layout
+        keyed_mask = field_mask(layout, ("key", "tcp_flags"))
+        frag_mask = field_mask(layout, [f"frag.{name}" for name, _ in layout["frag"].shape
+                                        if name != "valid"])
+        out = Signal(layout, name="out", reset_less=True)
         out_done = Signal(name="out_done")
         m.d.sync += out_done.eq(done)
         for lo, keyed_k, frag_k in zip(chunks, keyed, frag_shown):
-            hi = min(lo + CreditQueue.CHUNK, self._result_layout.size)
-            ones = (1 << (hi - lo)) - 1
-            kept = {name: C(~(mask >> lo) & ones, hi - lo) for name, mask in gate.items()}
-            m.d.sync += out.as_value()[lo:hi].eq(
-                result.as_value()[lo:hi] &
-                Mux(keyed_k, C(ones, hi - lo), kept["keyed"]) &
-                Mux(frag_k, C(ones, hi - lo), kept["frag"]))
+            hi = min(lo + CreditQueue.CHUNK, layout.size)
+            m.d.sync += out.as_value()[lo:hi].eq(gated_chunk(
+                result.as_value()[lo:hi], lo, [(keyed_k, keyed_mask), (frag_k, frag_mask)]))
         return done, out_done, out
 
     # --- assembly ----------------------------------------------------------------------------

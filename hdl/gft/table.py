@@ -5,7 +5,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fanout import register_copies
+from ..fanout import field_mask, gated_chunk, register_copies
 from ..hash.siphash import FlowHash
 from ..level import after_step
 from ..onehot import first_one, second_one, select
@@ -1222,10 +1222,7 @@ class GlobalFlowTable(wiring.Component):
         # level at the die's edge, 13.05 ns at placement at 6819dbf; 0.38k failing endpoints
         # from the plan to the queue). Credits keep it from overflowing.
         m.d.comb += resp_q.push_next.eq((s5.valid & nxt.push) | reloc.done)
-        gated = 0
-        for name in ("loc", "entry"):
-            field = p.response[name]
-            gated |= ((1 << field.width) - 1) << field.offset
+        gated = field_mask(p.response, ("loc", "entry"))
         # The select by a copy of `slow_push` per chunk, too (each chunk has its own pointers
         # and sits apart: one `slow_push` reached them all, 0.22k failing endpoints at
         # 428bff9).
@@ -1236,11 +1233,9 @@ class GlobalFlowTable(wiring.Component):
                 resp_chunks, register_copies(m, reloc.done, len(resp_chunks), name="slow_push"),
                 register_copies(m, found_next, len(resp_chunks), name="found")):
             hi = min(lo + CreditQueue.CHUNK, p.response.size)
-            ones = (1 << (hi - lo)) - 1
-            keep = C(~(gated >> lo) & ones, hi - lo)
-            m.d.comb += resp_q.payload.as_value()[lo:hi].eq(
-                Mux(pick, slow_resp.as_value()[lo:hi], d_resp.as_value()[lo:hi]) &
-                Mux(found, C(ones, hi - lo), keep))
+            m.d.comb += resp_q.payload.as_value()[lo:hi].eq(gated_chunk(
+                Mux(pick, slow_resp.as_value()[lo:hi], d_resp.as_value()[lo:hi]), lo,
+                [(found, gated)]))
         with m.If(push):
             m.d.sync += resp_count.eq(resp_count + 1)
 
