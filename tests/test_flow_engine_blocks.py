@@ -22,6 +22,7 @@ from hdl.flow_engine.lft import LftOp
 from hdl.flow_engine.packet_buffer import PacketBuffer
 from hdl.flow_engine.register_slice import RegisterSlice
 from hdl.wire import MsgType
+from sim.amaranth.clash import clash_junk
 from sim.cocotb.benches.flow_engine import refused_fabric_frame
 from sim.cocotb.stream import pack, unpack
 from sim.flowkey import FlowKey
@@ -37,19 +38,6 @@ def simulate(dut, bench, *others):
     for testbench in others:
         sim.add_testbench(testbench, background=True)
     sim.run()
-
-
-def clash_junk(ports, rng, clashes):
-    """A testbench that makes a read of ``ports() = (read port, write port)`` which meets a
-    write of its own address return junk, as a ``no_rw_check`` block RAM may, counting them in
-    ``clashes[0]``."""
-    async def testbench(ctx):
-        rd, wr = ports()    # (they exist once the simulator has elaborated the design)
-        async for _, _, raddr, waddr, wen in ctx.tick().sample(rd.addr, wr.addr, wr.en):
-            if wen and raddr == waddr:
-                clashes[0] += 1
-                ctx.set(rd.data, rng.getrandbits(len(rd.data)))
-    return testbench
 
 
 def beats(frame, lanes, rng=None):
@@ -122,9 +110,9 @@ def test_packet_buffer_gives_back_every_frame_as_words(request, data_width, word
             await ctx.tick()
 
     # The word RAM is no_rw_check: a read that meets the write of its address is never used.
-    clashes = [0]
-    simulate(dut, bench, clash_junk(lambda: dut.ram_ports, rng, clashes))
-    assert clashes[0], "no read met a write: the junk proved nothing"
+    clashes = {}
+    simulate(dut, bench, clash_junk(lambda: [dut.ram_ports], rng, clashes))
+    assert clashes, "no read met a write: the junk proved nothing"
     assert len(got) == len(expected)
     for n, (word, want) in enumerate(zip(got, expected)):
         assert word.to_bytes(word_bytes, "little")[:len(want)] == want, f"word {n}"

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Shape, Value
 
 from hdl.gft.layouts import EntryState, GftOp, GftStatus
 from hdl.gft.table import GlobalFlowTable
@@ -21,6 +20,7 @@ from sim.flowkey import FlowKey
 from sim.model.gft import TableFull
 from sim.model.gft_ops import Request
 from sim.randkeys import random_flow_key
+from sim.amaranth.clash import clash_junk
 from sim.amaranth.gft import GftBench
 from sim.model.gft_ops import SECRET, Scoreboard, model_for, random_request
 from tests.seeds import seeded_rng
@@ -110,31 +110,6 @@ def test_random_operation_mix_matches_the_model(config):
     assert s["insert_failures"] and s["aged_out"], s
 
 
-def clash_junk(dut, rng, clashes, *, late=0):
-    """A testbench that makes each RAM read which meets a write of its own address return
-    junk, as the block RAMs may (they are ``no_rw_check``), counting them in ``clashes``.
-    ``late`` cycles moves the junk onto later reads of that port instead (a check that the
-    junk, put on reads that are used, fails the run)."""
-    async def testbench(ctx):
-        # (The table's ports exist once the simulator has elaborated it.)
-        ports = [port for table in dut.storage["ports"] for port in table]
-        signals = [s for rd, wr in ports for s in (rd.addr, wr.addr, wr.en)]
-        due = []
-        async for _, _, *values in ctx.tick().sample(*signals):
-            for n, (rd, wr) in enumerate(ports):
-                raddr, waddr, wen = values[3 * n:3 * n + 3]
-                if wen and raddr == waddr:
-                    clashes[n] = clashes.get(n, 0) + 1
-                    due.append((late, rd))
-            # Just after the edge: the read port's output is what T registers at the next.
-            for k, (wait, rd) in enumerate(due):
-                if wait == 0:
-                    junk = rng.getrandbits(Shape.cast(rd.data.shape()).width)
-                    ctx.set(Value.cast(rd.data), junk)
-            due = [(wait - 1, rd) for wait, rd in due if wait > 0]
-    return testbench
-
-
 @pytest.mark.parametrize("late", [0, 1], ids=["at_the_clash", "a_cycle_late"])
 def test_a_read_that_meets_a_write_of_its_address_is_never_used(late):
     """The RAMs may return anything for a read at the edge a write to the same address lands
@@ -150,13 +125,16 @@ def test_a_read_that_meets_a_write_of_its_address_is_never_used(late):
     requests += [random_request(rng, rng.choice(pool), tag=n & 0xFF) for n in range(300)]
     clashes = {}
     bench = GftBench(dut, rng=rng, idle=0.2, backpressure=0.2)
+    ports = lambda: [port for table in dut.storage["ports"] for port in table]
     try:
-        bench.run(requests, testbench=clash_junk(dut, rng, clashes, late=late))
+        bench.run(requests, testbench=clash_junk(ports, rng, clashes, late=late))
         errors = Scoreboard(bench).check()
     except (AssertionError, ValueError) as failure:    # a hang, or junk that decodes to nothing
         errors = [f"the run failed: {failure!r}"]
+    # Ports 0 .. 2 * ways - 1 are the buckets', the last two the bitmap copies'.
     buckets = sum(n for port, n in clashes.items() if port < 2 * dut.params.ways)
-    assert buckets >= 20, f"too few clashes to show anything: {clashes}"
+    bitmap = sum(n for port, n in clashes.items() if port >= 2 * dut.params.ways)
+    assert buckets >= 20 and bitmap >= 5, f"too few clashes to show anything: {clashes}"
     if late:
         assert errors, "junk on reads that are used went unnoticed"
     else:

@@ -167,7 +167,9 @@ class GlobalFlowTable(wiring.Component):
     stats : ``Out(params.stats)``
         Counters (:data:`~hdl.gft.layouts.STAT_COUNTERS`), ``occupancy`` (live entries) and
         ``stash_used``, registered. The counters and ``occupancy`` change at the edge after
-        the commit they count (the one that puts its response in the queue).
+        the commit they count (the one that puts its response in the queue), but for
+        ``relocations``, which counts the moves at the Relocator's ``done``, a cycle before
+        its answer is queued.
     initialising : ``Out(1)``
         High for ``buckets // 2`` cycles after power-up and after every reset, while the table
         writes every bucket empty (block RAM keeps its contents through a reset; the bitmap,
@@ -596,9 +598,9 @@ class GlobalFlowTable(wiring.Component):
         def at_or_after(w):
             return (s3.way <= w) if w < (1 << p.way_bits) - 1 else 1
 
+        aged_ways = [Cat(old[w] & at_or_after(w) for w in range(W)) for old in old_t]
         old_b = Signal(W)
-        m.d.comb += old_b.eq(Mux(s3.t1, *(Cat(old[w] & at_or_after(w) for w in range(W))
-                                          for old in old_t)))
+        m.d.comb += old_b.eq(Mux(s3.t1, *aged_ways))
         # The entry an aging step examines, one-hot over the ways and the stash (its first
         # expired way in the sub-table it examines, or its slot): it selects the key M reports
         # from 16 sources of 320 bits spread over the die. Its candidates (the expired ways
@@ -612,9 +614,8 @@ class GlobalFlowTable(wiring.Component):
         with m.If(s3.scan_stash):
             m.d.comb += scan_cand[2 * W:].eq(Cat(s3.slot == j for j in range(S)))
         with m.Else():
-            m.d.comb += scan_cand[:2 * W].eq(Cat(
-                old[w] & t & at_or_after(w) for old, t in zip(old_t, (s3.t1, s3.t2))
-                for w in range(W)))
+            m.d.comb += scan_cand[:2 * W].eq(Cat(ways & t.replicate(W)
+                                                 for ways, t in zip(aged_ways, (s3.t1, s3.t2))))
         key_parts = -(-p.key.size // ENTRY_PART)
         *key_picks, scan_pick = [
             Cat(first_one(cand[:W]), first_one(cand[W:2 * W]), cand[2 * W:])
