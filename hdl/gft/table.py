@@ -161,7 +161,8 @@ class GlobalFlowTable(wiring.Component):
         is empty: entries stay where the old secret put them.
     now : ``In(timestamp_bits)``
         Current time, in the caller's ticks; sampled at D for timestamps, and at R for aging
-        (registered with the window of expired timestamps worked out from it, used at B).
+        (registered with the window of expired timestamps worked out from it: the buckets'
+        ages are judged with it as T hands them to B, the stash slots' at B with a copy).
     timeout : ``In(timestamp_bits)``
         Age beyond which a TENTATIVE entry is freed; ``2**(T-1) - 1`` or more disables aging.
     stats : ``Out(params.stats)``
